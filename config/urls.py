@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from touchline.api.router import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("", include("touchline.core.urls")),
+    path("", include("touchline.crm.urls")),
+    path("reports/", include("touchline.reports.urls")),
+    path("settings/api-tokens/", include("touchline.api.urls")),
+]

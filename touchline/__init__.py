@@ -1,0 +1,1 @@
+"""Touchline: self-hosted sales sequences and campaign analytics."""

@@ -1,0 +1,38 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from touchline.core.accounts import account_switch
+
+
+@login_required
+def home(request):
+    return render(request, "core/home.html")
+
+
+@login_required
+@require_POST
+def account_switch_view(request):
+    try:
+        account_id = int(request.POST.get("account_id", ""))
+    except ValueError:
+        account_id = -1
+    account = account_switch(request=request, account_id=account_id)
+    if account is None:
+        messages.error(request, "You are not a member of that account.")
+    return redirect("home")
+
+
+# Sections whose apps arrive with later work; each shows an honest empty state until then.
+SECTIONS_TO_COME = {
+    "sequences": ("Sequences", "Sales sequences are not available in this version yet."),
+    "campaigns": ("Campaigns", "Marketing campaigns are not available in this version yet."),
+    "dashboards": ("Dashboards", "Dashboards are not available in this version yet."),
+}
+
+
+@login_required
+def section_to_come(request, section: str):
+    title, text = SECTIONS_TO_COME[section]
+    return render(request, "core/coming_soon.html", {"section_title": title, "section_text": text})
