@@ -1,0 +1,125 @@
+"""Walk every URL of the app as a user of account A against the objects of account B.
+
+Each pattern with an object id must answer 404 or 403 (405 for a method it doesn't take); each pattern without one
+must not show any of B's data. New URLs join the walk by themselves: a URL keyword this file cannot fill makes the
+test fail until its object is registered in OBJECT_KWARGS, so no page can silently skip the walk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django_scopes import scope
+
+from touchline.api.tokens import api_token_create
+from touchline.core.accounts import account_create, user_create
+from touchline.core.models import Role
+from touchline.crm.services import company_create, contact_create, deal_create
+
+# Patterns left out, each with the reason.
+EXCLUDED_PREFIXES = {
+    "admin/": "the operators' console for staff; cross-account by design, closed to account users",
+    "static/": "static files hold no account data",
+}
+EXCLUDED_EXACT = {
+    "login/": "public by design",
+    "logout/": "ends the session; holds no data",
+}
+NO_DATA_PATTERN = re.compile(r"(openapi\.json|docs)$")  # the API's schema and docs describe shapes, not rows
+
+B_MARKER = "Bsecretmarker"
+
+# URL keyword -> how to find account B's object for it.
+OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
+    "contact_id": lambda b: b["contact"].pk,
+    "company_id": lambda b: b["company"].pk,
+    "deal_id": lambda b: b["deal"].pk,
+    "token_id": lambda b: b["token"].pk,
+    "report_key": lambda b: "deals_by_stage",  # reports are shared definitions; the data must still be A's
+}
+# Keywords that name a shared definition, not an account's object: the page must answer, with A's data only.
+SHARED_KWARGS = {"report_key"}
+
+
+def _routes(resolver: URLResolver | None = None, prefix: str = ""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry, route)
+        elif isinstance(entry, URLPattern):
+            yield route
+
+
+def _fill(route: str, b_objects: dict) -> tuple[str, set[str]]:
+    names = set(re.findall(r"<(?:\w+:)?(\w+)>", route))
+    unknown = names - OBJECT_KWARGS.keys()
+    assert not unknown, (f"URL {route!r} has keyword(s) {sorted(unknown)} the tenant walk cannot fill: "
+                         "register them in OBJECT_KWARGS in tests/test_tenant_walk.py")
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(OBJECT_KWARGS[m.group(1)](b_objects)), route)
+    return "/" + path.lstrip("^").rstrip("$"), names
+
+
+def _seed(name: str) -> dict:
+    account = account_create(name=f"{name} account")
+    user = user_create(username=f"user-{name}", email=f"{name}@example.test", password="a long passphrase 1",
+                       account=account, role=Role.ADMIN)
+    with scope(account=account):
+        company = company_create(account=account, name=f"{name} {B_MARKER if name == 'b' else ''} company")
+        contact = contact_create(account=account, email=f"person@{name}.test", first_name=f"{name}{B_MARKER}"
+                                 if name == "b" else name, company=company)
+        deal = deal_create(account=account, name=f"{name} {B_MARKER if name == 'b' else ''} deal", amount="10",
+                           company=company, contacts=[contact])
+    token, plain = api_token_create(user=user, account=account, name=f"{name} token")
+    return {"account": account, "user": user, "company": company, "contact": contact, "deal": deal,
+            "token": token, "plain_token": plain}
+
+
+def _walkable_routes():
+    for route in _routes():
+        if any(route.startswith(p) for p in EXCLUDED_PREFIXES) or route in EXCLUDED_EXACT:
+            continue
+        if not route or route[0] == "^" and route.startswith("^static"):
+            continue
+        yield route
+
+
+@pytest.mark.django_db
+def test_every_url_refuses_account_b_objects_to_a_user_of_account_a(client):
+    a, b = _seed("a"), _seed("b")
+    client.force_login(a["user"])
+    api_headers = {"Authorization": f"Bearer {a['plain_token']}"}
+    checked = []
+    for route in _walkable_routes():
+        path, names = _fill(route, b)
+        headers = api_headers if path.startswith("/api/") else {}
+        for method in ("get", "post"):
+            response = getattr(client, method)(path, headers=headers)
+            body = response.content.decode(errors="replace")
+            assert response.status_code < 500, f"{method.upper()} {path} -> {response.status_code}"
+            assert B_MARKER not in body, f"{method.upper()} {path} shows account B's data"
+            if names - SHARED_KWARGS:
+                allowed = {403, 404} | ({405} if method == "post" else set())
+                assert response.status_code in allowed, f"{method.upper()} {path} -> {response.status_code}"
+            checked.append((method, path))
+    assert len(checked) >= 20, "the walk found suspiciously few URLs"
+
+
+@pytest.mark.django_db
+def test_every_url_without_login_redirects_to_login_or_refuses(client):
+    b = _seed("b")
+    for route in _walkable_routes():
+        path, _ = _fill(route, b)
+        if NO_DATA_PATTERN.search(path):
+            continue
+        response = client.get(path)
+        assert B_MARKER not in response.content.decode(errors="replace"), f"GET {path} leaks to anonymous"
+        if path.startswith("/api/"):
+            assert response.status_code in {401, 403, 404, 405}, f"GET {path} -> {response.status_code}"
+        else:
+            assert response.status_code in {302, 404, 405}, f"GET {path} -> {response.status_code}"
+            if response.status_code == 302:
+                assert response["Location"].startswith("/login/"), f"GET {path} redirects elsewhere"
