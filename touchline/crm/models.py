@@ -162,8 +162,8 @@ class Deal(AccountOwned):
     name = models.CharField(max_length=255)
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
-    stage = models.ForeignKey(DealStage, on_delete=models.PROTECT, related_name="deals")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.RESTRICT, related_name="deals")
+    stage = models.ForeignKey(DealStage, on_delete=models.RESTRICT, related_name="deals")
     status = models.CharField(max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+")

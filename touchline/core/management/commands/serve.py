@@ -1,0 +1,74 @@
+"""`touchline serve`: migrate, collect static files, create the demo when the database is empty, then serve
+the app with granian and run the background task worker in a thread of this process (unless --no-worker)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django_scopes import scopes_disabled
+from django_tasks_db.management.commands.db_worker import Worker
+
+from touchline.core.demo import SIZES, database_is_empty, demo_account, demo_create
+
+
+def start_worker_thread() -> tuple[Worker, threading.Thread]:
+    """The django-tasks-db worker, polling once a second, in a daemon thread of this process."""
+    worker = Worker(queue_names=["*"], interval=1.0, batch=False, backend_name="default", startup_delay=False,
+                    max_tasks=None, worker_id=f"serve-{socket.gethostname()}-{os.getpid()}"[:64],
+                    excluded_queue_names=[])
+    thread = threading.Thread(target=worker.run, name="touchline-worker", daemon=True)
+    thread.start()
+    return worker, thread
+
+
+class Command(BaseCommand):
+    help = "Migrate, load demo data into an empty database, and serve Touchline with a background worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
+        parser.add_argument("--no-worker", action="store_true", help="don't run the background task worker here")
+        parser.add_argument("--demo-size", choices=list(SIZES), default="small",
+                            help="size of the demo created in an empty database (default small)")
+        parser.add_argument("--no-demo", action="store_true", help="never create demo data")
+
+    def handle(self, *args, host, port, workers, no_worker, demo_size, no_demo, **options):
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        self.stdout.write("Preparing the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        login = self._demo_login(demo_size, no_demo)
+
+        worker = thread = None
+        if not no_worker:
+            worker, thread = start_worker_thread()
+        url = f"http://{host}:{port}"
+        self.stdout.write(f"Touchline is serving on {url}" + (f" — log in as {login}" if login else ""))
+        self.stdout.flush()
+        try:
+            Granian(target="config.wsgi:application", address=host, port=port, interface=Interfaces.WSGI,
+                    workers=workers, log_access=settings.DEBUG,
+                    env_files=None).serve()
+        finally:
+            if worker is not None:
+                worker.running = False
+                thread.join(timeout=10)
+
+    def _demo_login(self, size: str, no_demo: bool) -> str | None:
+        with scopes_disabled():
+            if database_is_empty() and not no_demo:
+                self.stdout.write(f"Empty database: creating the {size} demo account (a few seconds)…")
+                result = demo_create(size=size, seed=1)
+                return f"{result.username} / {result.password}"
+            if demo_account() is not None:
+                from touchline.core.demo import DEMO_PASSWORD, DEMO_USERNAME
+                return f"{DEMO_USERNAME} / {DEMO_PASSWORD}"
+        return None
