@@ -29,7 +29,7 @@ from touchline.crm.services import pipeline_default
 
 DEMO_ACCOUNT_NAME = "Northwind Demo"
 DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo"  # a local demo only: printed by `touchline serve`, documented in the README
+DEMO_PASSWORD = "demo"  # noqa: S105 - a local demo only: printed by `touchline serve`, documented in the README
 SIZES = {"tiny": 60, "small": 2_000, "medium": 50_000, "large": 1_000_000}
 HISTORY_DAYS = 548  # 18 months
 BATCH = 5_000
