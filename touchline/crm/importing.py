@@ -186,6 +186,16 @@ def _differs(obj, values: dict) -> bool:
     return any(getattr(obj, key) != value for key, value in values.items())
 
 
+# Which row fields feed which model field: an update sets only the model fields whose row fields are present,
+# so a file with fewer columns never blanks what it does not mention.
+SOURCE_FIELDS = {"owner": ("owner_email",), "company": ("company_external_id", "company_domain")}
+
+
+def _given(row: dict, values: dict) -> dict:
+    return {key: value for key, value in values.items()
+            if any(f in row for f in SOURCE_FIELDS.get(key, (key,)))}
+
+
 def _apply_company(row: dict, lookups: _Lookups) -> str:
     account = lookups.account
     external_id, domain = _text(row, "external_id"), normalise_domain(_text(row, "domain"))
@@ -202,6 +212,7 @@ def _apply_company(row: dict, lookups: _Lookups) -> str:
     if existing is None:
         services.company_create(account=account, external_id=external_id, **values)
         return CREATED
+    values = _given(row, values)
     if not _differs(existing, values):
         return UNCHANGED
     services.company_update(company=existing, **values)
@@ -228,6 +239,7 @@ def _apply_contact(row: dict, lookups: _Lookups) -> str:
     if existing is None:
         services.contact_create(account=account, external_id=external_id, **values)
         return CREATED
+    values = _given(row, values)
     if not _differs(existing, values):
         return UNCHANGED
     services.contact_update(contact=existing, **values)
@@ -263,7 +275,11 @@ def _apply_deal(row: dict, lookups: _Lookups) -> str:
         services.deal_create(account=account, external_id=external_id, stage=stage, closed_at=closed_at,
                              contacts=contacts, **values)
         return CREATED
-    same_contacts = {c.pk for c in contacts} == set(existing.contact_links.values_list("contact_id", flat=True))
+    values = _given(row, values)
+    stage = stage if "stage" in row or "pipeline" in row else existing.stage
+    contacts = contacts if "contact_external_ids" in row or "contact_emails" in row else None
+    same_contacts = contacts is None or {c.pk for c in contacts} == set(
+        existing.contact_links.values_list("contact_id", flat=True))
     same_close = closed_at is None or existing.closed_at == closed_at
     if not _differs(existing, values) and existing.stage_id == stage.pk and same_close and same_contacts:
         return UNCHANGED
