@@ -35,6 +35,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAR_DIR", "var", "Directory for the SQLite database, the generated secret key and other state."),
     Setting("SECURE_COOKIES", "0", "Set to 1 when served over HTTPS: session and CSRF cookies are sent on HTTPS only."),
     Setting("SQLITE_BUSY_TIMEOUT_MS", "5000", "How long a SQLite writer waits for a lock before failing."),
+    Setting("REPORT_TIME_BUDGET_MS", "15000",
+            "How long one report may query before it is stopped and shown as timed out (narrow the range)."),
 )
 
 

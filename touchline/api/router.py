@@ -1,5 +1,31 @@
-"""The JSON API: one NinjaAPI at /api/v1/, interactive docs at /api/docs (mounted in config/urls.py)."""
+"""The JSON API: one NinjaAPI at /api/v1/ with its OpenAPI document; interactive docs at /api/docs.
+
+Each domain app contributes a router from its own `api.py`; this module only assembles them and installs
+authentication and the error envelope shared by every endpoint.
+"""
 
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="Touchline API", version="1", urls_namespace="api-v1")
+from touchline.api.auth import API_AUTH
+from touchline.api.errors import install_error_handlers
+
+api = NinjaAPI(
+    title="Touchline API",
+    version="1",
+    description="Companies, contacts, deals and reports of the account the token (or session) belongs to. "
+                "Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`; lists are cursor-paginated.",
+    urls_namespace="api-v1",
+    auth=API_AUTH,
+)
+install_error_handlers(api)
+
+
+def _add_routers() -> None:
+    from touchline.crm.api import router as crm_router
+    from touchline.reports.api import router as reports_router
+
+    api.add_router("/", crm_router)
+    api.add_router("/reports", reports_router)
+
+
+_add_routers()

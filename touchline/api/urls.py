@@ -1,6 +1,9 @@
 from django.urls import path
 
-from touchline.core.views import home as _placeholder  # replaced by the token views
+from touchline.api import views
 
 app_name = "api"
-urlpatterns = [path("", _placeholder, name="token-list")]
+urlpatterns = [
+    path("", views.api_token_list, name="token-list"),
+    path("<int:token_id>/revoke/", views.api_token_revoke_view, name="token-revoke"),
+]

@@ -60,3 +60,18 @@ def user_create(*, username: str, email: str, password: str, account: Account, r
     )
     Membership.objects.create(user=user, account=account, role=role)
     return user
+
+
+def account_by_reference(ref: str | None) -> Account:
+    """The account a command line names by id or exact name; with no name, the only account there is.
+    Raises LookupError with a message for the user."""
+    if ref is None:
+        accounts = list(Account.objects.order_by("id")[:2])
+        if len(accounts) != 1:
+            raise LookupError("there are several accounts (or none); name one with --account NAME")
+        return accounts[0]
+    found = (Account.objects.filter(pk=int(ref)).first() if ref.isdigit() else None) or \
+        Account.objects.filter(name=ref).first()
+    if found is None:
+        raise LookupError(f"no account named {ref!r}")
+    return found

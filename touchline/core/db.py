@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from django.db import connection
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import OperationalError, connection, transaction
+
+# SQLite calls the progress handler every this many virtual-machine instructions; small enough to stop
+# within milliseconds of the budget, large enough to cost nothing measurable.
+SQLITE_PROGRESS_STEP = 10_000
+
+
+class QueryTimeout(Exception):
+    """A read ran past its time budget and was stopped by the database."""
 
 
 def is_sqlite() -> bool:
@@ -12,3 +24,38 @@ def is_sqlite() -> bool:
 def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
+
+@contextmanager
+def time_budget(milliseconds: int) -> Iterator[None]:
+    """Stop the queries run inside after `milliseconds` in all, raising QueryTimeout.
+
+    PostgreSQL enforces it with a transaction-local statement_timeout; SQLite with a progress handler
+    that interrupts the running statement once the deadline has passed. Meant for reads: on PostgreSQL the
+    block runs in its own transaction (a savepoint when one is open), which a timeout rolls back.
+    """
+    connection.ensure_connection()
+    if is_postgresql():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(milliseconds))])
+                yield
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) == "57014":  # query_canceled
+                raise QueryTimeout(f"stopped after {milliseconds} ms") from error
+            raise
+        return
+    if is_sqlite():
+        deadline = time.monotonic() + milliseconds / 1000
+        raw = connection.connection
+        raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, SQLITE_PROGRESS_STEP)
+        try:
+            yield
+        except OperationalError as error:
+            if "interrupted" in str(error):
+                raise QueryTimeout(f"stopped after {milliseconds} ms") from error
+            raise
+        finally:
+            raw.set_progress_handler(None, SQLITE_PROGRESS_STEP)
+        return
+    yield

@@ -270,3 +270,23 @@ def deal_update(*, deal: Deal, stage: DealStage | None = None, closed_at: dateti
     if contacts is not None:
         _set_contacts(deal, contacts)
     return deal
+
+
+# Deletion --------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def company_delete(*, company: Company) -> None:
+    """Delete a company; its contacts and deals stay, without a company."""
+    company.delete()
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact) -> None:
+    """Delete a contact and its deal associations; the deals stay."""
+    contact.delete()
+
+
+@transaction.atomic
+def deal_delete(*, deal: Deal) -> None:
+    deal.delete()

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from touchline.core.views import home as _placeholder  # replaced by the report views
+from touchline.reports import views
 
 app_name = "reports"
-urlpatterns = [path("", _placeholder, name="list")]
+urlpatterns = [
+    path("", views.report_index, name="list"),
+    path("<slug:report_key>/", views.report_detail, name="detail"),
+]

@@ -21,3 +21,16 @@ def money(amount, currency: str = ""):
     if amount is None:
         return "—"
     return f"{amount:,.2f} {currency}".strip()
+
+
+@register.filter
+def report_cell(row: dict, column) -> str:
+    """A report table cell: counts with thousands separators, money with two decimals."""
+    value = row.get(column.key)
+    if value is None or value == "":
+        return "—" if column.kind != "text" else ""
+    if column.kind == "money":
+        return f"{value:,.2f}"
+    if column.kind == "count":
+        return f"{value:,}"
+    return str(value)

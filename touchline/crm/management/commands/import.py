@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope
 
+from touchline.core.accounts import account_by_reference
 from touchline.core.models import Account
 from touchline.crm.importing import CREATED, REJECTED, ROW_TYPES, UNCHANGED, UPDATED, ImportFileError, import_file
 
@@ -37,13 +38,7 @@ class Command(BaseCommand):
                                if not dry_run else f"{len(report.rejections)} row error(s)", returncode=1)
 
     def _account(self, ref: str | None) -> Account:
-        if ref is None:
-            accounts = list(Account.objects.all()[:2])
-            if len(accounts) != 1:
-                raise CommandError("say which account to import into: --account NAME", returncode=2)
-            return accounts[0]
-        found = (Account.objects.filter(pk=int(ref)).first() if ref.isdigit() else None) or \
-            Account.objects.filter(name=ref).first()
-        if found is None:
-            raise CommandError(f"no account named {ref!r}", returncode=2)
-        return found
+        try:
+            return account_by_reference(ref)
+        except LookupError as error:
+            raise CommandError(str(error), returncode=2) from None
