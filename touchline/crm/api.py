@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from touchline.api.errors import ApiError
 from touchline.api.pagination import DEFAULT_LIMIT, paginate
@@ -107,7 +107,7 @@ def company_list(request, q: str = "", industry: str = "", cursor: str | None = 
 @router.post("/companies", response={201: CompanyOut}, summary="Create a company")
 def company_create(request, payload: CompanyIn):
     fields = _service_fields(request, payload, related=COMPANY_RELATED)
-    return 201, services.company_create(account=request.account, **fields)
+    return Status(201, services.company_create(account=request.account, **fields))
 
 
 @router.get("/companies/{company_id}", response=CompanyOut, summary="Read a company")
@@ -124,7 +124,7 @@ def company_patch(request, company_id: int, payload: CompanyPatch):
 @router.delete("/companies/{company_id}", response={204: None}, summary="Delete a company")
 def company_delete(request, company_id: int):
     services.company_delete(company=selectors.company_get(request.account, company_id))
-    return 204, None
+    return Status(204, None)
 
 
 # Contacts --------------------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def contact_list(request, q: str = "", lifecycle_stage: str = "", company_id: in
 @router.post("/contacts", response={201: ContactOut}, summary="Create a contact")
 def contact_create(request, payload: ContactIn):
     fields = _service_fields(request, payload, related=CONTACT_RELATED)
-    return 201, services.contact_create(account=request.account, **fields)
+    return Status(201, services.contact_create(account=request.account, **fields))
 
 
 @router.get("/contacts/{contact_id}", response=ContactOut, summary="Read a contact")
@@ -212,7 +212,7 @@ def contact_patch(request, contact_id: int, payload: ContactPatch):
 @router.delete("/contacts/{contact_id}", response={204: None}, summary="Delete a contact")
 def contact_delete(request, contact_id: int):
     services.contact_delete(contact=selectors.contact_get(request.account, contact_id))
-    return 204, None
+    return Status(204, None)
 
 
 # Deals -----------------------------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def deal_list(request, q: str = "", status: str = "", stage_id: int | None = Non
 def deal_create(request, payload: DealIn):
     fields = _service_fields(request, payload, related=DEAL_RELATED)
     deal = services.deal_create(account=request.account, **fields)
-    return 201, _deal_rows(request.account).get(pk=deal.pk)
+    return Status(201, _deal_rows(request.account).get(pk=deal.pk))
 
 
 @router.get("/deals/{deal_id}", response=DealOut, summary="Read a deal")
@@ -338,4 +338,4 @@ def deal_patch(request, deal_id: int, payload: DealPatch):
 @router.delete("/deals/{deal_id}", response={204: None}, summary="Delete a deal")
 def deal_delete(request, deal_id: int):
     services.deal_delete(deal=selectors.deal_get(request.account, deal_id))
-    return 204, None
+    return Status(204, None)

@@ -36,7 +36,7 @@ def _owners(account: Account) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class DealsByStageQuery:
     account_id: int
-    pipeline_id: int
+    pipeline_id: int | None
     created: Timeframe
     created_from: date | None  # the custom range's days, kept to echo them back
     created_to: date | None
@@ -78,9 +78,7 @@ class DealsByStage(Report):
             if pipeline is None:
                 errors["pipeline"] = f"No pipeline {pipeline_text!r} in this account."
         else:
-            pipeline = pipelines.order_by("-is_default", "name").first()
-            if pipeline is None:
-                errors["pipeline"] = "This account has no pipeline yet."
+            pipeline = pipelines.order_by("-is_default", "name").first()  # None in an account with no deals yet
         owner_text = (data.get("owner") or "").strip()
         owner_id = None
         if owner_text:
@@ -98,7 +96,7 @@ class DealsByStage(Report):
             errors["created"] = str(error)
         if errors:
             raise ReportParamError(errors)
-        return DealsByStageQuery(account.pk, pipeline.pk, created, first, last, owner_id)
+        return DealsByStageQuery(account.pk, pipeline.pk if pipeline else None, created, first, last, owner_id)
 
     def build(self, query: DealsByStageQuery) -> dict[str, QuerySet]:
         deals = Deal.objects.filter(account_id=query.account_id, pipeline_id=query.pipeline_id)
@@ -136,10 +134,12 @@ class DealsByStage(Report):
             notes = (f"The deals are in {len(currencies)} currencies ({', '.join(currencies)}); amounts are "
                      "not added across currencies.",)
         totals["currency"] = currencies[0] if len(currencies) == 1 else ""
-        params = {"pipeline": str(query.pipeline_id), "created": query.created.key,
+        params = {"pipeline": str(query.pipeline_id or ""), "created": query.created.key,
                   "owner": str(query.owner_id or "")}
         if query.created.key == CUSTOM:
             params |= {"created_from": query.created_from.isoformat(), "created_to": query.created_to.isoformat()}
+        if not stages:
+            notes = ("No pipeline yet: the first deal creates the default sales pipeline.",)
         return ReportResult(
             report=self.key,
             title=f"{self.title} — {stages[0]['pipeline__name']}" if stages else self.title,

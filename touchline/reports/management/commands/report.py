@@ -13,12 +13,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", nargs="?", help="the report's key (see --list)")
-        parser.add_argument("--list", action="store_true", dest="list_reports", help="list the reports and their parameters")
+        parser.add_argument("--list", action="store_true", dest="list_reports",
+                            help="list the reports and their parameters")
         parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                             help="a report parameter; repeat for several")
         parser.add_argument("--account", help="account name or id (optional when there is only one account)")
         output = parser.add_mutually_exclusive_group()
-        output.add_argument("--json", action="store_true", dest="as_json", help="print the result as JSON (the API's shape)")
+        output.add_argument("--json", action="store_true", dest="as_json",
+                            help="print the result as JSON (the API's shape)")
         output.add_argument("--csv", action="store_true", dest="as_csv", help="print the table as CSV")
 
     def handle(self, *args, name, list_reports, param, account, as_json, as_csv, **options):
