@@ -1,0 +1,105 @@
+"""Measure Touchline's speed on a demo account and print one table. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _setup(workdir: str) -> None:
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir}/bench.sqlite3")
+    os.environ.setdefault("VAR_DIR", workdir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _timed(fn, repeat: int = 1) -> tuple[float, object]:
+    """Median wall time in milliseconds over `repeat` runs, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), result
+
+
+def _contacts_file(path: Path, rows: int) -> Path:
+    with path.open("w") as handle:
+        for i in range(rows):
+            handle.write(json.dumps({"type": "contact", "external_id": f"bench-{i}", "email": f"bench{i}@example.com",
+                                     "first_name": "Bench", "last_name": f"Contact {i}",
+                                     "created_at": "2026-01-01T09:00:00Z"}) + "\n")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--size", default="medium", choices=["tiny", "small", "medium", "large"])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per latency figure (median shown)")
+    parser.add_argument("--import-rows", type=int, default=20_000)
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="touchline-bench-")
+    _setup(workdir)
+    from django.db import connection
+    from django.test import Client
+    from django_scopes import scope
+
+    from touchline.api.tokens import api_token_create
+    from touchline.core.demo import demo_create
+    from touchline.crm.importing import import_file
+    from touchline.reports.pipeline import report_run
+
+    rows: list[tuple[str, str, str]] = []
+    ms, demo = _timed(lambda: demo_create(size=args.size, seed=1, replace=True))
+    counts = ", ".join(f"{v:,} {k}" for k, v in demo.counts.items())
+    rows.append((f"demo build ({args.size})", f"{ms / 1000:.1f} s", counts))
+    account = demo.account
+
+    with scope(account=account):
+        for created in ("all_time", "last_90_days"):
+            ms, _ = _timed(lambda c=created: report_run("deals_by_stage", account=account, data={"created": c}),
+                           args.repeat)
+            rows.append((f"report deals_by_stage, created={created}", f"{ms:.1f} ms", f"median of {args.repeat}"))
+
+        source = _contacts_file(Path(workdir) / "contacts.jsonl", args.import_rows)
+        ms, report = _timed(lambda: import_file(account=account, path=source))
+        rows.append(("import contacts (new)", f"{args.import_rows / (ms / 1000):,.0f} rows/s",
+                     f"{args.import_rows:,} rows in {ms / 1000:.1f} s"))
+        ms, report = _timed(lambda: import_file(account=account, path=source))
+        rows.append(("import contacts (same file again)", f"{args.import_rows / (ms / 1000):,.0f} rows/s",
+                     "nothing changes"))
+
+        user = account.memberships.first().user
+        _, token = api_token_create(user=user, account=account, name="bench")
+    client = Client(headers={"Authorization": f"Bearer {token}"}, HTTP_HOST="127.0.0.1")
+    ms, response = _timed(lambda: client.get("/api/v1/contacts", {"limit": 200}), args.repeat)
+    assert response.status_code == 200, response.content
+    rows.append(("API GET /contacts?limit=200", f"{ms:.1f} ms", f"median of {args.repeat}"))
+    ms, response = _timed(lambda: client.get("/api/v1/contacts", {"q": "smith", "limit": 50}), args.repeat)
+    rows.append(("API GET /contacts?q=smith", f"{ms:.1f} ms", f"median of {args.repeat}"))
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(("peak memory (this process)", f"{peak_mb:.0f} MB", ""))
+
+    print(f"Touchline bench — {connection.vendor}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
+    widths = [max(len(r[i]) for r in rows + [("measure", "result", "notes")]) for i in range(3)]
+    for row in [("measure", "result", "notes"), tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
