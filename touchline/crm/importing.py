@@ -129,6 +129,31 @@ class _Lookups:
                       if u.email}
         self.pipelines = {p.name.lower(): p for p in Pipeline.objects.filter(account=account)}
         self.stages = {(s.pipeline_id, s.name.lower()): s for s in DealStage.objects.filter(account=account)}
+        # Existing records matched by their import key, loaded per batch in one query (see `preload`), and
+        # records created earlier in this import, so a key repeated in the file finds its first row's record.
+        self.known: dict[tuple[str, str, str], Company | Contact] = {}
+
+    def preload(self, rows: list[ParsedRow]) -> None:
+        """Load the companies and contacts that `rows` may match, two queries per type instead of one per row."""
+        for model, type_name, keys in ((Company, "company", ("external_id", "domain")),
+                                       (Contact, "contact", ("external_id", "email"))):
+            for key in keys:
+                normalise = {"domain": normalise_domain, "email": normalise_email}.get(key, str.strip)
+                wanted = {normalise(str(r.data.get(key) or "")) for r in rows if r.type == type_name} - {""}
+                if not wanted:
+                    continue
+                found = model.objects.filter(account=self.account, **{f"{key}__in": wanted}).order_by("-id")
+                if key != "external_id":
+                    found = found.filter(external_id="")
+                self.known |= {(type_name, key, getattr(obj, key)): obj for obj in found}
+
+    def existing(self, type_name: str, key: str, value: str):
+        return self.known.get((type_name, key, value))
+
+    def remember(self, type_name: str, obj, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            if value := getattr(obj, key):
+                self.known.setdefault((type_name, key, value), obj)
 
     def owner(self, row: dict):
         email = _text(row, "owner_email").lower()
@@ -204,13 +229,14 @@ def _apply_company(row: dict, lookups: _Lookups) -> str:
     if (created_at := _datetime(row, "created_at")) is not None:
         values["created_at"] = created_at
     if external_id:
-        existing = Company.objects.filter(account=account, external_id=external_id).first()
+        existing = lookups.existing("company", "external_id", external_id)
     else:
         if not domain:
             raise RowError("a company needs an external_id or a domain to be imported idempotently", "external_id")
-        existing = Company.objects.filter(account=account, domain=domain, external_id="").order_by("id").first()
+        existing = lookups.existing("company", "domain", domain)
     if existing is None:
-        services.company_create(account=account, external_id=external_id, **values)
+        company = services.company_create(account=account, external_id=external_id, **values)
+        lookups.remember("company", company, ("external_id",) if external_id else ("domain",))
         return CREATED
     values = _given(row, values)
     if not _differs(existing, values):
@@ -231,13 +257,14 @@ def _apply_contact(row: dict, lookups: _Lookups) -> str:
     if (created_at := _datetime(row, "created_at")) is not None:
         values["created_at"] = created_at
     if external_id:
-        existing = Contact.objects.filter(account=account, external_id=external_id).first()
+        existing = lookups.existing("contact", "external_id", external_id)
     elif email:
-        existing = Contact.objects.filter(account=account, email=email).first()
+        existing = lookups.existing("contact", "email", email)
     else:
         raise RowError("a contact needs an external_id or an email to be imported idempotently", "external_id")
     if existing is None:
-        services.contact_create(account=account, external_id=external_id, **values)
+        contact = services.contact_create(account=account, external_id=external_id, **values)
+        lookups.remember("contact", contact, ("external_id",) if external_id else ("email",))
         return CREATED
     values = _given(row, values)
     if not _differs(existing, values):
@@ -396,8 +423,10 @@ def import_file(*, account: Account, path: Path, forced_type: str | None = None,
     def apply_all() -> None:
         lookups = _Lookups(account)
         for start in range(0, len(ordered), BATCH_ROWS):
+            batch = ordered[start:start + BATCH_ROWS]
             with transaction.atomic():
-                for row in ordered[start:start + BATCH_ROWS]:
+                lookups.preload(batch)
+                for row in batch:
                     _apply_row(row, lookups, report)
             if progress:
                 progress(min(start + BATCH_ROWS, len(ordered)))
