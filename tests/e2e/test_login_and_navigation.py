@@ -1,27 +1,22 @@
 """End-to-end: log in, walk the top navigation, search contacts through htmx — in real Chromium.
 
-Run with `make test-browser` (or `pytest -m browser tests/e2e`). Set TOUCHLINE_SCREENSHOT=1 to also refresh
-docs/screenshot.png (the contacts list shown in the README).
+Run with `make test-browser` (or `pytest -m browser tests/e2e`).
+(docs/screenshot.png comes from scripts/screenshot.py, run against the demo.)
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django_scopes import scope
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import PASSWORD, log_in
 from touchline.crm import services
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 
 # The top-level links of the nav in touchline/templates/base.html: (link text, URL path, h1 text).
 NAV_LINKS = [
@@ -91,11 +86,6 @@ def test_contact_search_narrows_the_table_through_htmx(logged_in_page, page_erro
     page.goto("/contacts/")
     rows = page.locator("#results table tbody tr")
     expect(rows).to_have_count(3)
-
-    if os.environ.get("TOUCHLINE_SCREENSHOT") == "1":
-        page.wait_for_load_state("networkidle")
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     # A marker on window survives only if the page is not reloaded.
     page.evaluate("window.__e2eMarker = 'same page'")

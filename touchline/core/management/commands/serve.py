@@ -33,12 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
+        parser.add_argument("--threads", type=int, default=2 * (os.cpu_count() or 1) + 1,
+                            help="request threads per worker process (default: 2 × cores + 1); each holds a "
+                                 "database connection")
         parser.add_argument("--no-worker", action="store_true", help="don't run the background task worker here")
         parser.add_argument("--demo-size", choices=list(SIZES), default="small",
                             help="size of the demo created in an empty database (default small)")
         parser.add_argument("--no-demo", action="store_true", help="never create demo data")
 
-    def handle(self, *args, host, port, workers, no_worker, demo_size, no_demo, **options):
+    def handle(self, *args, host, port, workers, threads, no_worker, demo_size, no_demo, **options):
         from granian import Granian
         from granian.constants import Interfaces
 
@@ -55,7 +58,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         try:
             Granian(target="config.wsgi:application", address=host, port=port, interface=Interfaces.WSGI,
-                    workers=workers, log_access=settings.DEBUG,
+                    workers=workers, blocking_threads=threads, backpressure=threads, log_access=settings.DEBUG,
                     env_files=None).serve()
         finally:
             if worker is not None:
