@@ -127,8 +127,10 @@ def test_report_page_draws_its_chart_and_redraws_it_when_a_filter_changes(logged
     page.evaluate("window.__e2eMarker = 'same page'")
     page.get_by_label("Created").select_option("last_year")  # the deal was created today: nothing last year
     expect(page.locator("#report-result tfoot")).to_contain_text("0.00")
+    # htmx swaps in a new canvas, then the chart is drawn on it: wait for a chart showing the new numbers.
     page.wait_for_function(
-        "() => Chart.getChart(document.querySelector('canvas.report-chart')).data.datasets[0].data[0] === 0")
+        "() => { const chart = Chart.getChart(document.querySelector('canvas.report-chart'));"
+        " return chart !== undefined && chart.data.datasets[0].data[0] === 0; }")
     assert page.evaluate("window.__e2eMarker") == "same page"
     page.wait_for_load_state("networkidle")
     assert page_errors.messages == []
