@@ -35,6 +35,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAR_DIR", "var", "Directory for the SQLite database, the generated secret key and other state."),
     Setting("SECURE_COOKIES", "0", "Set to 1 when served over HTTPS: session and CSRF cookies are sent on HTTPS only."),
     Setting("SQLITE_BUSY_TIMEOUT_MS", "5000", "How long a SQLite writer waits for a lock before failing."),
+    Setting("PUBLIC_URL", "http://127.0.0.1:8000",
+            "Address people reach this server at; tracking links, unsubscribe and booking pages are built on it."),
+    Setting("SMTP_URL", "smtp://127.0.0.1:1025",
+            "Default outgoing mail server of inboxes that don't set their own: `smtp://[user:pass@]host:port`, "
+            "`smtp+starttls://…` or `smtps://…`. The default is the local sink `touchline serve` runs."),
     Setting("REPORT_TIME_BUDGET_MS", "15000",
             "How long one report may query before it is stopped and shown as timed out (narrow the range)."),
 )

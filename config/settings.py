@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "touchline.core",
     "touchline.crm",
+    "touchline.sequences",
     "touchline.reports",
     "touchline.api",
 ]
@@ -114,6 +115,8 @@ STORAGES = {
 }
 
 REPORT_TIME_BUDGET_MS = int(env("REPORT_TIME_BUDGET_MS"))
+PUBLIC_URL = env("PUBLIC_URL").rstrip("/")
+SMTP_URL = env("SMTP_URL")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -12,5 +12,8 @@ urlpatterns = [
     path("", include("touchline.core.urls")),
     path("", include("touchline.crm.urls")),
     path("reports/", include("touchline.reports.urls")),
+    path("t/", include("touchline.sequences.public_urls")),
+    path("meet/", include("touchline.sequences.booking_urls")),
+    path("", include("touchline.sequences.urls")),
     path("settings/api-tokens/", include("touchline.api.urls")),
 ]

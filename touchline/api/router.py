@@ -23,9 +23,11 @@ install_error_handlers(api)
 def _add_routers() -> None:
     from touchline.crm.api import router as crm_router
     from touchline.reports.api import router as reports_router
+    from touchline.sequences.api import router as sequences_router
 
     api.add_router("/", crm_router)
     api.add_router("/reports", reports_router)
+    api.add_router("/sequences", sequences_router)
 
 
 _add_routers()

@@ -1,0 +1,5 @@
+"""Sequence endpoints of the JSON API."""
+
+from ninja import Router
+
+router = Router(tags=["Sequences"])

@@ -1,0 +1,353 @@
+"""Sequences: cadences of steps a rep enrolls contacts in, the emails and tasks they produce, and the one
+append-only log of everything that happens to an enrollment (SPEC §1 "Mechanics").
+
+Every report of the sequence analytics is computed from `EngagementEvent` and the enrollment rows; nothing
+here is ever deleted by normal use: a deleted sequence is archived, an unenrolled contact keeps its history.
+Identifiers of statuses, step types and event kinds are the stable ones of SPEC §3.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from touchline.core.models import AccountOwned
+from touchline.crm.models import Company, Contact
+
+
+class SmtpSecurity(models.TextChoices):
+    NONE = "none", "None (local relay)"
+    STARTTLS = "starttls", "STARTTLS"
+    TLS = "tls", "TLS (SMTPS)"
+
+
+class Inbox(AccountOwned):
+    """A sending identity: the From address and how to reach its SMTP server. With `use_default_smtp`, the
+    server comes from the SMTP_URL setting (the account-wide default)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inboxes")
+    from_name = models.CharField(max_length=200)
+    from_email = models.EmailField()
+    reply_to = models.EmailField(blank=True)
+    use_default_smtp = models.BooleanField(default=True)
+    smtp_host = models.CharField(max_length=255, blank=True)
+    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_username = models.CharField(max_length=255, blank=True)
+    smtp_password = models.CharField(max_length=255, blank=True)
+    smtp_security = models.CharField(max_length=10, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS)
+    daily_limit = models.PositiveIntegerField(default=1000, help_text="Emails per rolling 24 hours")
+    per_minute_limit = models.PositiveIntegerField(default=10, help_text="Emails per minute")
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="Sender's time zone (send window)")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "from_email"], name="inbox_unique_email")]
+
+    def __str__(self) -> str:
+        return f"{self.from_name} <{self.from_email}>"
+
+
+class EmailTemplate(AccountOwned):
+    """Subject and body with personalisation tokens, e.g. `{{ contact.first_name | there }}` (text after `|`
+    is the fallback; a token without one blocks the send when the value is missing)."""
+
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=300)
+    body = models.TextField(help_text="Plain text with tokens; blank lines separate paragraphs; URLs become links")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sequence(AccountOwned):
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="sequences")
+    send_window_start = models.TimeField(default=time(8, 0))
+    send_window_end = models.TimeField(default=time(18, 0))
+    business_days_only = models.BooleanField(default=True, help_text="Steps falling on a weekend run on Monday")
+    thread_follow_ups = models.BooleanField(default=True, help_text="Follow-up emails reply in the first thread")
+    unenroll_same_company = models.BooleanField(
+        default=False, help_text="A reply or meeting from a colleague at the same company ends the enrollment")
+    created_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="Deleted sequences are archived")
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "archived_at", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StepType(models.TextChoices):
+    AUTOMATED_EMAIL = "automated_email", "Automated email"
+    MANUAL_EMAIL = "manual_email", "Manual email task"
+    CALL = "call", "Call task"
+    TASK = "task", "General task"
+    LINKEDIN = "linkedin", "LinkedIn task"
+
+
+class Step(AccountOwned):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(help_text="1 for the first step")
+    step_type = models.CharField(max_length=20, choices=StepType.choices)
+    delay_days = models.PositiveSmallIntegerField(default=0, help_text="Days after the previous step")
+    template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="steps")
+    task_title = models.CharField(max_length=200, blank=True)
+    task_notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [models.UniqueConstraint(fields=["sequence", "position"], name="step_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.sequence} · step {self.position} ({self.get_step_type_display()})"
+
+    @property
+    def is_email(self) -> bool:
+        return self.step_type in {StepType.AUTOMATED_EMAIL, StepType.MANUAL_EMAIL}
+
+
+class EnrollmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    FINISHED = "finished", "Finished"
+    REPLIED = "replied", "Replied"
+    MEETING_BOOKED = "meeting_booked", "Booked a meeting"
+    BOUNCED = "bounced", "Bounced"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    UNENROLLED = "unenrolled", "Unenrolled manually"
+    ERROR = "error", "Error"
+
+
+RUNNING_STATUSES = (EnrollmentStatus.SCHEDULED, EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
+
+
+class Enrollment(AccountOwned):
+    """One contact going through one sequence. `next_due_at` is when the current step runs (None while a
+    task holds the sequence, or when ended); `remaining_delay` keeps the rest of a delay across a pause."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="enrollments")
+    enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                    related_name="enrollments")
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="enrollments")
+    company_at_enrollment = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL,
+                                              related_name="+")
+    current_step = models.ForeignKey(Step, null=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE)
+    status_detail = models.CharField(max_length=500, blank=True)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    last_step_completed_at = models.DateTimeField(null=True, blank=True)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    remaining_delay = models.DurationField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    thread_message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID follow-ups reply to")
+
+    class Meta:
+        constraints = [
+            # In one sequence only once at a time (SPEC §1); past enrollments of the contact stay.
+            models.UniqueConstraint(fields=["sequence", "contact"], condition=Q(status__in=RUNNING_STATUSES),
+                                    name="enrollment_one_running_per_contact"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_due_at"]),
+            models.Index(fields=["account", "sequence", "status"]),
+            models.Index(fields=["account", "contact", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} in {self.sequence} ({self.status})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in RUNNING_STATUSES
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Task(AccountOwned):
+    """A manual step in the enrolling user's queue; the enrollment waits until it is completed or skipped."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="tasks")
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="tasks")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="tasks")
+    step_type = models.CharField(max_length=20, choices=StepType.choices)
+    title = models.CharField(max_length=300)
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    due_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enrollment", "step"], name="task_once_per_step")]
+        indexes = [models.Index(fields=["account", "assignee", "status", "due_at"])]
+
+
+class MessageStatus(models.TextChoices):
+    CLAIMED = "claimed", "Claimed (not yet handed to SMTP)"
+    SENDING = "sending", "Handing to SMTP"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class SentMessage(AccountOwned):
+    """One email of one step of one enrollment. The row is the claim that makes sending at-most-once: it is
+    unique per (enrollment, step) and written before the SMTP conversation starts (see services docstring)."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="messages")
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="messages")
+    template = models.ForeignKey(EmailTemplate, null=True, on_delete=models.SET_NULL, related_name="messages")
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="messages")
+    message_id = models.CharField(max_length=255, unique=True)
+    in_reply_to = models.CharField(max_length=255, blank=True)
+    to_email = models.CharField(max_length=254)
+    subject = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.CLAIMED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enrollment", "step"], name="message_once_per_step")]
+        indexes = [models.Index(fields=["inbox", "status", "sent_at"])]
+
+
+class EventKind(models.TextChoices):
+    ENROLLED = "enrolled", "Enrolled"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    OPEN = "open", "Opened"
+    CLICK = "click", "Clicked"
+    REPLY = "reply", "Replied"
+    AUTO_REPLY = "auto_reply", "Auto-reply"
+    BOUNCE = "bounce", "Bounced"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+    MEETING_BOOKED = "meeting_booked", "Booked a meeting"
+    TASK_COMPLETED = "task_completed", "Task completed"
+    TASK_SKIPPED = "task_skipped", "Task skipped"
+    PAUSED = "paused", "Paused"
+    RESUMED = "resumed", "Resumed"
+    UNENROLLED = "unenrolled", "Unenrolled"
+    FINISHED = "finished", "Finished"
+    ERROR = "error", "Error"
+
+
+class BounceType(models.TextChoices):
+    HARD = "hard", "Hard (permanent)"
+    SOFT = "soft", "Soft (temporary)"
+    COMPLAINT = "complaint", "Complaint"
+
+
+class EngagementEvent(AccountOwned):
+    """The append-only log. Opens and clicks from privacy proxies, link scanners and bots are recorded with
+    `is_machine` and the reason; reports count human events unless asked for raw numbers."""
+
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="engagement_events")
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    sequence = models.ForeignKey(Sequence, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    message = models.ForeignKey(SentMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    is_machine = models.BooleanField(default=False)
+    machine_reason = models.CharField(max_length=100, blank=True)
+    bounce_type = models.CharField(max_length=10, choices=BounceType.choices, blank=True)
+    url = models.TextField(blank=True)
+    user_agent = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "sequence", "kind", "contact"]),
+            models.Index(fields=["enrollment", "kind"]),
+            models.Index(fields=["message", "kind"]),
+        ]
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    BOUNCED = "bounced", "Hard bounce"
+    COMPLAINT = "complaint", "Complaint"
+
+
+class EmailSuppression(AccountOwned):
+    """Addresses never emailed again by sequences: unsubscribed, hard-bounced or complained."""
+
+    email = models.CharField(max_length=254)
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "email"], name="suppression_unique_email")]
+
+
+class MeetingSource(models.TextChoices):
+    BOOKING_PAGE = "booking_page", "Booking page"
+    WEBHOOK = "webhook", "External scheduler"
+    LOGGED = "logged", "Logged by a user"
+
+
+class Meeting(AccountOwned):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="meetings")
+    host = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="meetings")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    title = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=20, choices=MeetingSource.choices)
+    external_id = models.CharField(max_length=200, blank=True)
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="meetings", help_text="The enrollment it ended, if any")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "external_id"], condition=~Q(external_id=""),
+                                               name="meeting_unique_external_id")]
+        indexes = [models.Index(fields=["account", "host", "starts_at"])]
+
+
+class BookingPage(AccountOwned):
+    """A user's public booking page: free slots of `duration_minutes` in working hours, minus meetings."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_pages")
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200, default="Book a meeting")
+    duration_minutes = models.PositiveSmallIntegerField(default=30)
+    day_start = models.TimeField(default=time(9, 0))
+    day_end = models.TimeField(default=time(17, 0))
+    weekdays = models.CharField(max_length=7, default="12345", help_text="ISO weekdays offered, 1 = Monday")
+    time_zone = models.CharField(max_length=64, default="UTC")
+    days_ahead = models.PositiveSmallIntegerField(default=14)
+
+
+class InboundMessage(AccountOwned):
+    """Every raw inbound email kept with what it was classified as, so a misclassification can be audited."""
+
+    received_at = models.DateTimeField(default=timezone.now)
+    message_id = models.CharField(max_length=255, blank=True)
+    from_email = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    classification = models.CharField(max_length=20, blank=True)  # reply, auto_reply, bounce, unmatched
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    raw = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "message_id"], condition=~Q(message_id=""),
+                                               name="inbound_unique_message_id")]

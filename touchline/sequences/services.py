@@ -1,0 +1,193 @@
+"""Writes of the sequence engine: enrolling, pausing, resuming, unenrolling, recording engagement and
+ending enrollments automatically. Sending lives in `sending.py`, inbound mail in `inbound.py`, tracking
+hits in `tracking.py`; they all end enrollments and record events through the functions here, so the
+rules of SPEC §1 are written once:
+
+- A reply (to a sequence email or not), a booked meeting, a bounce or an unsubscribe ends every running
+  enrollment of the contact; with the sequence's "unenroll contacts of the same company" setting, a reply or
+  meeting from a colleague at the same company ends it too. Auto-replies are recorded and end nothing.
+- Ending is idempotent: an enrollment that already ended keeps its first reason.
+- Every change is an `EngagementEvent`; events are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from touchline.crm.models import Contact, normalise_email
+from touchline.sequences.models import (
+    RUNNING_STATUSES,
+    BounceType,
+    EmailSuppression,
+    EngagementEvent,
+    Enrollment,
+    EnrollmentStatus,
+    EventKind,
+    Meeting,
+    SentMessage,
+    SuppressionReason,
+)
+
+# The event recorded when an enrollment ends with a status.
+END_EVENTS = {
+    EnrollmentStatus.FINISHED: EventKind.FINISHED,
+    EnrollmentStatus.REPLIED: EventKind.REPLY,
+    EnrollmentStatus.MEETING_BOOKED: EventKind.MEETING_BOOKED,
+    EnrollmentStatus.BOUNCED: EventKind.BOUNCE,
+    EnrollmentStatus.UNSUBSCRIBED: EventKind.UNSUBSCRIBE,
+    EnrollmentStatus.UNENROLLED: EventKind.UNENROLLED,
+    EnrollmentStatus.ERROR: EventKind.ERROR,
+}
+
+
+def event_record(*, contact: Contact, kind: str, enrollment: Enrollment | None = None,
+                 message: SentMessage | None = None, occurred_at: datetime | None = None, **fields) -> EngagementEvent:
+    """Append one event. `fields` are the optional EngagementEvent columns (is_machine, machine_reason,
+    bounce_type, url, user_agent, ip, detail, step). The sequence and step follow from the enrollment and
+    message when not given."""
+    if message is not None and enrollment is None:
+        enrollment = message.enrollment
+    fields.setdefault("step", message.step if message is not None else None)
+    return EngagementEvent.objects.create(
+        account=contact.account, contact=contact, kind=kind, enrollment=enrollment, message=message,
+        sequence=enrollment.sequence if enrollment is not None else None,
+        occurred_at=occurred_at or timezone.now(), **fields)
+
+
+@transaction.atomic
+def enrollment_end(*, enrollment: Enrollment, status: str, detail: str = "", at: datetime | None = None,
+                   message: SentMessage | None = None, record: bool = True, **event_fields) -> bool:
+    """End a running enrollment with `status` and record the matching event; False if it had already ended.
+    `record=False` when the caller records a richer event itself."""
+    at = at or timezone.now()
+    ended = Enrollment.objects.filter(pk=enrollment.pk, status__in=RUNNING_STATUSES).update(
+        status=status, status_detail=detail[:500], ended_at=at, next_due_at=None, paused_at=None,
+        remaining_delay=None)
+    if not ended:
+        return False
+    enrollment.refresh_from_db()
+    if record:
+        event_record(contact=enrollment.contact, kind=END_EVENTS[status], enrollment=enrollment, message=message,
+                     occurred_at=at, detail=detail, **event_fields)
+    return True
+
+
+def _latest_message(enrollment: Enrollment) -> SentMessage | None:
+    return enrollment.messages.filter(sent_at__isnull=False).order_by("-sent_at", "-id").first()
+
+
+def running_enrollments_touched_by(contact: Contact) -> list[Enrollment]:
+    """The running enrollments a reply or meeting of `contact` ends: the contact's own, and its company
+    colleagues' in sequences that unenroll the same company."""
+    own = Q(contact=contact)
+    if contact.company_id:
+        own |= Q(contact__company_id=contact.company_id, sequence__unenroll_same_company=True)
+    return list(Enrollment.objects.filter(own, account=contact.account, status__in=RUNNING_STATUSES)
+                .select_related("contact", "sequence"))
+
+
+@transaction.atomic
+def contact_replied(*, contact: Contact, at: datetime | None = None, message: SentMessage | None = None,
+                    detail: str = "") -> list[Enrollment]:
+    """A reply from `contact` (matched to `message` when it answered one): ends the enrollments it touches as
+    replied, each with a reply event on the message it answered or the enrollment's latest one."""
+    ended = []
+    for enrollment in running_enrollments_touched_by(contact):
+        answered = message if message is not None and message.enrollment_id == enrollment.pk else \
+            _latest_message(enrollment)
+        reason = detail if enrollment.contact_id == contact.pk else f"{contact.email} of the same company replied"
+        if enrollment_end(enrollment=enrollment, status=EnrollmentStatus.REPLIED, detail=reason, at=at,
+                          message=answered):
+            ended.append(enrollment)
+    return ended
+
+
+@transaction.atomic
+def contact_auto_replied(*, contact: Contact, at: datetime | None = None, message: SentMessage | None = None,
+                         detail: str = "") -> None:
+    """An out-of-office or other automatic answer: recorded on the running enrollments, which go on."""
+    enrollments = [message.enrollment] if message is not None else \
+        list(Enrollment.objects.filter(contact=contact, status__in=RUNNING_STATUSES))
+    for enrollment in enrollments:
+        event_record(contact=contact, kind=EventKind.AUTO_REPLY, enrollment=enrollment, occurred_at=at,
+                     message=message if message is not None else _latest_message(enrollment), detail=detail)
+
+
+def suppression_add(*, account, email: str, reason: str) -> EmailSuppression:
+    suppression, _ = EmailSuppression.objects.get_or_create(account=account, email=normalise_email(email),
+                                                            defaults={"reason": reason})
+    return suppression
+
+
+def is_suppressed(*, account, email: str) -> bool:
+    return EmailSuppression.objects.filter(account=account, email=normalise_email(email)).exists()
+
+
+@transaction.atomic
+def contact_bounced(*, contact: Contact, bounce_type: str, at: datetime | None = None,
+                    message: SentMessage | None = None, detail: str = "") -> list[Enrollment]:
+    """A bounce: a hard bounce or complaint suppresses the address and ends the contact's running
+    enrollments as bounced; a soft bounce is recorded and ends nothing (the next step may still get through)."""
+    if bounce_type == BounceType.SOFT:
+        enrollment = message.enrollment if message is not None else None
+        event_record(contact=contact, kind=EventKind.BOUNCE, enrollment=enrollment, message=message, occurred_at=at,
+                     bounce_type=bounce_type, detail=detail)
+        return []
+    reason = SuppressionReason.COMPLAINT if bounce_type == BounceType.COMPLAINT else SuppressionReason.BOUNCED
+    suppression_add(account=contact.account, email=contact.email, reason=reason)
+    ended = []
+    for enrollment in Enrollment.objects.filter(contact=contact, status__in=RUNNING_STATUSES):
+        bounced = message if message is not None and message.enrollment_id == enrollment.pk else \
+            _latest_message(enrollment)
+        if enrollment_end(enrollment=enrollment, status=EnrollmentStatus.BOUNCED, detail=detail, at=at,
+                          message=bounced, bounce_type=bounce_type):
+            ended.append(enrollment)
+    return ended
+
+
+@transaction.atomic
+def contact_unsubscribed(*, contact: Contact, at: datetime | None = None, message: SentMessage | None = None,
+                         detail: str = "") -> list[Enrollment]:
+    """Suppress the address and end every running enrollment of the contact as unsubscribed."""
+    suppression_add(account=contact.account, email=contact.email, reason=SuppressionReason.UNSUBSCRIBED)
+    ended = []
+    for enrollment in Enrollment.objects.filter(contact=contact, status__in=RUNNING_STATUSES):
+        via = message if message is not None and message.enrollment_id == enrollment.pk else None
+        if enrollment_end(enrollment=enrollment, status=EnrollmentStatus.UNSUBSCRIBED, detail=detail, at=at,
+                          message=via):
+            ended.append(enrollment)
+    return ended
+
+
+def enrollments_end_many(*, enrollments: Iterable[Enrollment], status: str, detail: str = "") -> int:
+    return sum(enrollment_end(enrollment=e, status=status, detail=detail) for e in enrollments)
+
+
+@transaction.atomic
+def meeting_record(*, contact: Contact, starts_at: datetime, ends_at: datetime, source: str, host=None,
+                   title: str = "", external_id: str = "", at: datetime | None = None):
+    """Record a meeting with `contact` (idempotent by `external_id`) and end the running enrollments it
+    touches as meeting booked (SPEC §1: any meeting booked or logged while enrolled counts). Returns the
+    meeting and whether it was new."""
+    if ends_at <= starts_at:
+        raise ValidationError({"ends_at": "A meeting must end after it starts."})
+    if external_id:
+        existing = Meeting.objects.filter(account=contact.account, external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    touched = running_enrollments_touched_by(contact)
+    meeting = Meeting.objects.create(account=contact.account, contact=contact, host=host, starts_at=starts_at,
+                                     ends_at=ends_at, source=source, title=title, external_id=external_id,
+                                     enrollment=next((e for e in touched if e.contact_id == contact.pk), None))
+    for enrollment in touched:
+        detail = f"meeting {starts_at:%Y-%m-%d %H:%M} UTC ({source})" if enrollment.contact_id == contact.pk else \
+            f"{contact.email} of the same company booked a meeting"
+        enrollment_end(enrollment=enrollment, status=EnrollmentStatus.MEETING_BOOKED, detail=detail, at=at,
+                       message=_latest_message(enrollment))
+    return meeting, True
