@@ -13,10 +13,11 @@ rules of SPEC §1 are written once:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,8 +30,10 @@ from touchline.sequences.models import (
     Enrollment,
     EnrollmentStatus,
     EventKind,
+    Inbox,
     Meeting,
     SentMessage,
+    Sequence,
     SuppressionReason,
 )
 
@@ -165,8 +168,6 @@ def contact_unsubscribed(*, contact: Contact, at: datetime | None = None, messag
     return ended
 
 
-def enrollments_end_many(*, enrollments: Iterable[Enrollment], status: str, detail: str = "") -> int:
-    return sum(enrollment_end(enrollment=e, status=status, detail=detail) for e in enrollments)
 
 
 @transaction.atomic
@@ -191,3 +192,110 @@ def meeting_record(*, contact: Contact, starts_at: datetime, ends_at: datetime, 
         enrollment_end(enrollment=enrollment, status=EnrollmentStatus.MEETING_BOOKED, detail=detail, at=at,
                        message=_latest_message(enrollment))
     return meeting, True
+
+
+# Enrolling, pausing, resuming, unenrolling -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrollmentOutcome:
+    enrolled: list[Enrollment]
+    refused: list[tuple[Contact, str]]  # contact, reason for the person enrolling
+
+
+def _refusal(contact: Contact, sequence: Sequence, suppressed: dict[str, str], running: set[int]) -> str:
+    if contact.pk in running:
+        return "already active in this sequence"
+    if not contact.email:
+        return "has no email address"
+    reason = suppressed.get(contact.email)
+    if reason == SuppressionReason.UNSUBSCRIBED:
+        return "unsubscribed from sequence emails"
+    if reason in (SuppressionReason.BOUNCED, SuppressionReason.COMPLAINT):
+        return "an earlier email to this address bounced" if reason == SuppressionReason.BOUNCED else \
+            "marked an earlier email as spam"
+    return ""
+
+
+def enrollments_create(*, sequence: Sequence, contacts: Iterable[Contact], inbox: Inbox, enrolled_by,
+                       start_position: int = 1, start_at: datetime | None = None,
+                       now: datetime | None = None) -> EnrollmentOutcome:
+    """Enroll each contact at step `start_position`; the first step runs at once (or at `start_at`, as a
+    scheduled enrollment). A contact that cannot be enrolled is refused with a reason; the others go ahead."""
+    now = now or timezone.now()
+    contacts = list(contacts)
+    if sequence.archived_at is not None:
+        raise ValidationError({"sequence": "This sequence was deleted; it takes no new enrollments."})
+    if inbox.account_id != sequence.account_id:
+        raise ValidationError({"inbox": "The inbox is not in this account."})
+    step = sequence.steps.filter(position=start_position).first()
+    if step is None:
+        raise ValidationError({"start_position": f"The sequence has no step {start_position}."})
+    if start_at is not None and start_at <= now:
+        start_at = None
+    emails = [c.email for c in contacts if c.email]
+    suppressed = dict(EmailSuppression.objects.filter(account=sequence.account, email__in=emails)
+                      .values_list("email", "reason"))
+    running = set(Enrollment.objects.filter(sequence=sequence, contact__in=contacts, status__in=RUNNING_STATUSES)
+                  .values_list("contact_id", flat=True))
+    enrolled, refused = [], []
+    for contact in contacts:
+        if contact.account_id != sequence.account_id:
+            refused.append((contact, "not in this account"))
+            continue
+        if reason := _refusal(contact, sequence, suppressed, running):
+            refused.append((contact, reason))
+            continue
+        try:
+            with transaction.atomic():
+                enrollment = Enrollment.objects.create(
+                    account=sequence.account, sequence=sequence, contact=contact, enrolled_by=enrolled_by,
+                    inbox=inbox, company_at_enrollment_id=contact.company_id, current_step=step,
+                    status=EnrollmentStatus.SCHEDULED if start_at else EnrollmentStatus.ACTIVE,
+                    enrolled_at=start_at or now, next_due_at=start_at or now)
+                event_record(contact=contact, kind=EventKind.ENROLLED, enrollment=enrollment, occurred_at=now,
+                             step=step, detail=f"from step {start_position}")
+        except IntegrityError:  # enrolled by someone else a moment ago
+            refused.append((contact, "already active in this sequence"))
+            continue
+        running.add(contact.pk)
+        enrolled.append(enrollment)
+    return EnrollmentOutcome(enrolled, refused)
+
+
+@transaction.atomic
+def enrollment_pause(*, enrollment: Enrollment, by=None, now: datetime | None = None) -> bool:
+    """Pause an active enrollment, keeping what is left of the current delay (SPEC §1)."""
+    now = now or timezone.now()
+    enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    if enrollment.status not in (EnrollmentStatus.ACTIVE, EnrollmentStatus.SCHEDULED):
+        return False
+    remaining = max(enrollment.next_due_at - now, timedelta(0)) if enrollment.next_due_at else None
+    enrollment.status, enrollment.paused_at, enrollment.remaining_delay = EnrollmentStatus.PAUSED, now, remaining
+    enrollment.next_due_at = None
+    enrollment.save(update_fields=["status", "paused_at", "remaining_delay", "next_due_at"])
+    event_record(contact=enrollment.contact, kind=EventKind.PAUSED, enrollment=enrollment, occurred_at=now,
+                 detail=f"by {by}" if by else "")
+    return True
+
+
+@transaction.atomic
+def enrollment_resume(*, enrollment: Enrollment, by=None, now: datetime | None = None) -> bool:
+    """Resume a paused enrollment: the rest of the delay runs from now, so nothing overdue goes out in a burst.
+    An enrollment paused while a task held it waits for the task again."""
+    now = now or timezone.now()
+    enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    if enrollment.status != EnrollmentStatus.PAUSED:
+        return False
+    enrollment.status = EnrollmentStatus.ACTIVE
+    enrollment.next_due_at = now + enrollment.remaining_delay if enrollment.remaining_delay is not None else None
+    enrollment.paused_at, enrollment.remaining_delay = None, None
+    enrollment.save(update_fields=["status", "next_due_at", "paused_at", "remaining_delay"])
+    event_record(contact=enrollment.contact, kind=EventKind.RESUMED, enrollment=enrollment, occurred_at=now,
+                 detail=f"by {by}" if by else "")
+    return True
+
+
+def enrollment_unenroll(*, enrollment: Enrollment, by=None, now: datetime | None = None) -> bool:
+    return enrollment_end(enrollment=enrollment, status=EnrollmentStatus.UNENROLLED, at=now,
+                          detail=f"by {by.get_full_name() or by.username}" if by else "")
