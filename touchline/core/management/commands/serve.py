@@ -14,10 +14,13 @@ from django_scopes import scopes_disabled
 from django_tasks_db.management.commands.db_worker import Worker
 
 from touchline.core.demo import SIZES, database_is_empty, demo_account, demo_create
+from touchline.core.periodic import Ticker
 
 
 def start_worker_thread() -> tuple[Worker, threading.Thread]:
-    """The django-tasks-db worker, polling once a second, in a daemon thread of this process."""
+    """The django-tasks-db worker, polling once a second, in a daemon thread of this process, with the
+    ticker that enqueues periodic work."""
+    Ticker().start()
     worker = Worker(queue_names=["*"], interval=1.0, batch=False, backend_name="default", startup_delay=False,
                     max_tasks=None, worker_id=f"serve-{socket.gethostname()}-{os.getpid()}"[:64],
                     excluded_queue_names=[])
@@ -40,8 +43,11 @@ class Command(BaseCommand):
         parser.add_argument("--demo-size", choices=list(SIZES), default="small",
                             help="size of the demo created in an empty database (default small)")
         parser.add_argument("--no-demo", action="store_true", help="never create demo data")
+        parser.add_argument("--no-mailsink", action="store_true",
+                            help="don't run the local SMTP sink even when SMTP_URL points at it")
 
-    def handle(self, *args, host, port, workers, threads, no_worker, demo_size, no_demo, **options):
+    def handle(self, *args, host, port, workers, threads, no_worker, demo_size, no_demo, no_mailsink,
+               **options):
         from granian import Granian
         from granian.constants import Interfaces
 
@@ -50,6 +56,7 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         login = self._demo_login(demo_size, no_demo)
 
+        sink = None if no_mailsink else self._start_mailsink()
         worker = thread = None
         if not no_worker:
             worker, thread = start_worker_thread()
@@ -64,6 +71,26 @@ class Command(BaseCommand):
             if worker is not None:
                 worker.running = False
                 thread.join(timeout=10)
+            if sink is not None:
+                sink.stop()
+
+    def _start_mailsink(self):
+        """With the default SMTP_URL (a sink on this machine), run that sink: sequence emails land in
+        var/mailsink/ as .eml files instead of going nowhere."""
+        from urllib.parse import urlsplit
+
+        from touchline.sequences.mailsink import MailSink
+
+        url = urlsplit(settings.SMTP_URL)
+        if url.scheme != "smtp" or url.hostname not in {"127.0.0.1", "localhost"} or url.username:
+            return None
+        try:
+            sink = MailSink(host="127.0.0.1", port=url.port or 25, directory=settings.VAR_DIR / "mailsink").start()
+        except (OSError, RuntimeError) as error:
+            self.stderr.write(f"Local mail sink not started ({error}); is another one running on {url.port}?")
+            return None
+        self.stdout.write(f"Sequence emails go to the local mail sink: {settings.VAR_DIR / 'mailsink'}")
+        return sink
 
     def _demo_login(self, size: str, no_demo: bool) -> str | None:
         with scopes_disabled():

@@ -1,0 +1,259 @@
+"""The engine end to end against a real SMTP server (aiosmtpd): what is sent, when, and never twice.
+
+Times: Monday 2026-03-16 09:00 UTC is 10:00 in Berlin, the inbox's zone (UTC+1 until 29 March); the send
+window is 08:00–18:00 local.
+"""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django_scopes import scope, scopes_disabled
+
+from touchline.sequences import sending, services
+from touchline.sequences.models import (
+    EmailSuppression,
+    EngagementEvent,
+    Enrollment,
+    EnrollmentStatus,
+    EventKind,
+    MessageStatus,
+    SentMessage,
+    Task,
+    TaskStatus,
+)
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+
+
+def enroll(cadence, *contacts, now=MONDAY, **kwargs):
+    with scope(account=cadence.account):
+        return services.enrollments_create(sequence=cadence.sequence, contacts=contacts, inbox=cadence.inbox,
+                                           enrolled_by=cadence.user, now=now, **kwargs)
+
+
+def tick(now):
+    return sending.sequences_tick(now=now)
+
+
+def reload(enrollment):
+    with scopes_disabled():
+        return Enrollment.all_accounts.get(pk=enrollment.pk)
+
+
+def test_first_email_is_sent_at_enrollment_as_real_mime(cadence, sink):
+    grace = cadence.contact("grace@navy.test")
+    [enrollment] = enroll(cadence, grace).enrolled
+    assert tick(MONDAY).sent == 1
+    [mail] = sink.messages
+    with scopes_disabled():
+        message = SentMessage.all_accounts.get()
+    assert mail["From"] == "Ada Lovelace <ada@acme.test>" and mail["To"] == "grace@navy.test"
+    assert mail["Subject"] == "Quick question, Grace"
+    assert mail["Message-ID"] == message.message_id and message.message_id.endswith("@acme.test>")
+    assert mail["List-Unsubscribe"].startswith("<https://touchline.example/t/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert text.startswith("Hi Grace,") and "Ada" in text
+    assert "https://acme.test/tour" not in html.split(">https://acme.test/tour?ref=seq<")[0]  # href is rewritten
+    assert 'href="https://touchline.example/t/' in html and 'width="1" height="1"' in html
+    enrollment = reload(enrollment)
+    assert enrollment.current_step_id == cadence.steps[1].pk
+    assert enrollment.next_due_at == datetime(2026, 3, 18, 9, 0, tzinfo=UTC)  # Wednesday 10:00 Berlin
+    assert enrollment.thread_message_id == message.message_id
+
+
+def test_sequence_runs_email_task_and_threaded_follow_up_then_finishes(cadence, sink):
+    grace = cadence.contact("grace@navy.test")
+    [enrollment] = enroll(cadence, grace).enrolled
+    tick(MONDAY)
+    assert tick(datetime(2026, 3, 18, 9, 0, tzinfo=UTC)).tasks == 1
+    with scope(account=cadence.account):
+        task = Task.objects.get()
+        assert (task.assignee, task.title) == (cadence.user, "Call about the tour")
+        # Completed Wednesday 15:00 local: 3 days later is Saturday, so Monday 23 March at 10:00 local.
+        sending.task_finish(task=task, now=datetime(2026, 3, 18, 14, 0, tzinfo=UTC))
+    assert reload(enrollment).next_due_at == datetime(2026, 3, 23, 9, 0, tzinfo=UTC)
+    assert tick(datetime(2026, 3, 23, 8, 59, tzinfo=UTC)).sent == 0
+    assert tick(datetime(2026, 3, 23, 9, 0, tzinfo=UTC)).sent == 1
+    first, follow_up = sink.messages
+    assert follow_up["In-Reply-To"] == first["Message-ID"] == follow_up["References"]
+    assert follow_up["Subject"] == "Re: Quick question, Grace"
+    enrollment = reload(enrollment)
+    assert enrollment.status == EnrollmentStatus.FINISHED and enrollment.ended_at is not None
+    with scopes_disabled():
+        kinds = list(EngagementEvent.all_accounts.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["enrolled", "sent", "task_completed", "sent", "finished"]
+
+
+def test_email_waits_for_the_send_window_when_enrolled_in_the_evening(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test"),
+                          now=datetime(2026, 3, 16, 19, 0, tzinfo=UTC)).enrolled  # 20:00 local
+    assert tick(datetime(2026, 3, 16, 19, 0, tzinfo=UTC)).sent == 0
+    assert reload(enrollment).next_due_at == datetime(2026, 3, 17, 7, 0, tzinfo=UTC)  # Tuesday 08:00 local
+    assert sink.received == []
+
+
+def test_missing_token_without_fallback_blocks_the_send_with_a_clear_error(cadence, sink):
+    with scope(account=cadence.account):
+        cadence.steps[0].template = cadence.follow_up  # "Hi {{ contact.first_name }}" has no fallback
+        cadence.steps[0].save()
+    nameless = cadence.contact("anon@navy.test", first_name="")
+    [enrollment] = enroll(cadence, nameless).enrolled
+    tick(MONDAY)
+    enrollment = reload(enrollment)
+    assert sink.received == []
+    assert enrollment.status == EnrollmentStatus.ERROR
+    assert "contact.first_name is empty" in enrollment.status_detail
+
+
+def test_per_minute_limit_holds_the_third_email_for_the_next_free_slot(cadence, sink):
+    with scope(account=cadence.account):
+        cadence.inbox.per_minute_limit = 2
+        cadence.inbox.save()
+    enrolled = enroll(cadence, *(cadence.contact(f"p{i}@navy.test") for i in range(3))).enrolled
+    assert tick(MONDAY).sent == 2
+    waiting = [e for e in map(reload, enrolled) if e.current_step_id == cadence.steps[0].pk]
+    assert len(waiting) == 1 and waiting[0].next_due_at == MONDAY + timedelta(minutes=1)
+    assert tick(MONDAY + timedelta(minutes=1)).sent == 1
+    assert len(sink.received) == 3
+
+
+def test_a_claimed_email_whose_worker_died_is_sent_once_after_restart(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test")).enrolled
+    with scope(account=cadence.account):
+        claimed = sending.step_run(enrollment_id=enrollment.pk, now=MONDAY)  # the worker dies right here
+    assert claimed.status == MessageStatus.CLAIMED and sink.received == []
+    assert tick(MONDAY + timedelta(seconds=30)).sent == 1  # the restarted worker
+    assert tick(MONDAY + timedelta(minutes=1)).sent == 0
+    assert len(sink.received) == 1
+
+
+def test_an_interrupted_send_is_not_resent_and_ends_as_error(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test")).enrolled
+    with scope(account=cadence.account):
+        message = sending.step_run(enrollment_id=enrollment.pk, now=MONDAY)
+        # As a worker killed during the SMTP conversation leaves it:
+        SentMessage.objects.filter(pk=message.pk).update(status=MessageStatus.SENDING, claimed_at=MONDAY)
+    assert tick(MONDAY + sending.SENDING_LEASE / 2).sent == 0
+    result = tick(MONDAY + sending.SENDING_LEASE + timedelta(seconds=1))
+    assert (result.interrupted, result.sent) == (1, 0)
+    assert sink.received == []
+    enrollment = reload(enrollment)
+    assert enrollment.status == EnrollmentStatus.ERROR and "not resent" in enrollment.status_detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_due_steps_send_each_email_once(cadence, sink):
+    contacts = [cadence.contact(f"p{i}@navy.test") for i in range(12)]
+    enroll(cadence, *contacts)
+    with scope(account=cadence.account):
+        cadence.inbox.per_minute_limit = 100
+        cadence.inbox.save()
+    barrier, errors = threading.Barrier(2), []
+
+    def worker():
+        try:
+            barrier.wait()
+            tick(MONDAY)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(m["To"] for m in sink.messages) == sorted(c.email for c in contacts)
+    with scopes_disabled():
+        assert SentMessage.all_accounts.filter(status=MessageStatus.SENT).count() == 12
+
+
+def test_temporary_smtp_failure_is_retried_with_backoff_then_ends_as_error(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test")).enrolled
+    sink.refuse["grace@navy.test"] = "451 4.3.0 Try again later"
+    now = MONDAY
+    assert tick(now).retrying == 1
+    with scopes_disabled():
+        message = SentMessage.all_accounts.get()
+    assert message.retry_at == now + timedelta(minutes=1) and "451" in message.error
+    for wait in (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30)):
+        assert tick(now + wait - timedelta(seconds=1)).retrying == 0  # not before its retry time
+        now += wait
+        tick(now)
+    enrollment = reload(enrollment)
+    assert enrollment.status == EnrollmentStatus.ERROR
+    assert "after 4 attempts: 451 4.3.0 Try again later" in enrollment.status_detail
+    assert sink.received == []
+
+
+def test_recipient_refused_permanently_is_a_hard_bounce(cadence, sink):
+    grace = cadence.contact("grace@navy.test")
+    [enrollment] = enroll(cadence, grace).enrolled
+    sink.refuse["grace@navy.test"] = "550 5.1.1 No such user"
+    assert tick(MONDAY).failed == 1
+    assert reload(enrollment).status == EnrollmentStatus.BOUNCED
+    with scope(account=cadence.account):
+        assert EmailSuppression.objects.get().email == "grace@navy.test"
+        assert EngagementEvent.objects.get(kind=EventKind.BOUNCE).bounce_type == "hard"
+        # and the address is refused next time
+        assert services.enrollments_create(sequence=cadence.sequence, contacts=[grace], inbox=cadence.inbox,
+                                           enrolled_by=cadence.user, now=MONDAY).refused[0][1] == \
+            "an earlier email to this address bounced"
+
+
+def test_enrollment_refuses_each_contact_with_its_reason(cadence, sink):
+    active = cadence.contact("active@navy.test")
+    enroll(cadence, active)
+    no_email = cadence.contact("", first_name="Nameless")
+    gone = cadence.contact("gone@navy.test")
+    with scope(account=cadence.account):
+        services.suppression_add(account=cadence.account, email="gone@navy.test", reason="unsubscribed")
+    fresh = cadence.contact("fresh@navy.test")
+    outcome = enroll(cadence, active, no_email, gone, fresh)
+    assert [e.contact for e in outcome.enrolled] == [fresh]
+    assert [(c.pk, reason) for c, reason in outcome.refused] == [
+        (active.pk, "already active in this sequence"), (no_email.pk, "has no email address"),
+        (gone.pk, "unsubscribed from sequence emails")]
+
+
+def test_pause_keeps_the_remaining_delay_and_resume_does_not_burst(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test")).enrolled
+    tick(MONDAY)
+    wednesday = datetime(2026, 3, 18, 9, 0, tzinfo=UTC)
+    with scope(account=cadence.account):
+        services.enrollment_pause(enrollment=enrollment, now=wednesday - timedelta(days=1))  # one day left
+        assert tick(wednesday).steps_run == 0  # paused: nothing runs when it would have been due
+        services.enrollment_resume(enrollment=enrollment, now=datetime(2026, 3, 25, 9, 0, tzinfo=UTC))
+    assert reload(enrollment).next_due_at == datetime(2026, 3, 26, 9, 0, tzinfo=UTC)  # one day after resume
+
+
+def test_scheduled_enrollment_starts_at_its_time(cadence, sink):
+    start = MONDAY + timedelta(days=1)
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test"), start_at=start).enrolled
+    assert reload(enrollment).status == EnrollmentStatus.SCHEDULED
+    assert tick(MONDAY).sent == 0
+    assert tick(start).sent == 1
+    assert reload(enrollment).status == EnrollmentStatus.ACTIVE
+
+
+def test_unenrolled_enrollment_keeps_its_history_and_sends_nothing_more(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test")).enrolled
+    tick(MONDAY)
+    with scope(account=cadence.account):
+        assert services.enrollment_unenroll(enrollment=enrollment, by=cadence.user)
+        assert not services.enrollment_unenroll(enrollment=enrollment, by=cadence.user)
+    tick(datetime(2026, 3, 30, 9, 0, tzinfo=UTC))
+    assert len(sink.received) == 1
+    with scopes_disabled():
+        assert list(EngagementEvent.all_accounts.values_list("kind", flat=True).order_by("id")) == [
+            "enrolled", "sent", "unenrolled"]
+    assert reload(enrollment).status_detail == "by Ada Lovelace"
+    assert TaskStatus.OPEN  # tasks of an ended enrollment stay as they are
