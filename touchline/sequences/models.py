@@ -79,9 +79,12 @@ class Sequence(AccountOwned):
         default=False, help_text="A reply or meeting from a colleague at the same company ends the enrollment")
     created_at = models.DateTimeField(default=timezone.now)
     archived_at = models.DateTimeField(null=True, blank=True, help_text="Deleted sequences are archived")
+    external_id = models.CharField(max_length=100, blank=True, help_text="Key of an imported sequence")
 
     class Meta:
         indexes = [models.Index(fields=["account", "archived_at", "name"])]
+        constraints = [models.UniqueConstraint(fields=["account", "external_id"], condition=~Q(external_id=""),
+                                               name="sequence_unique_external_id")]
 
     def __str__(self) -> str:
         return self.name
@@ -153,9 +156,12 @@ class Enrollment(AccountOwned):
     remaining_delay = models.DurationField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     thread_message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID follow-ups reply to")
+    external_id = models.CharField(max_length=100, blank=True, help_text="Key of an imported enrollment")
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["account", "external_id"], condition=~Q(external_id=""),
+                                    name="enrollment_unique_external_id"),
             # In one sequence only once at a time (SPEC §1); past enrollments of the contact stay.
             models.UniqueConstraint(fields=["sequence", "contact"], condition=Q(status__in=RUNNING_STATUSES),
                                     name="enrollment_one_running_per_contact"),
@@ -273,8 +279,11 @@ class EngagementEvent(AccountOwned):
     user_agent = models.TextField(blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     detail = models.TextField(blank=True)
+    external_id = models.CharField(max_length=100, blank=True, help_text="Key of an imported event")
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "external_id"], condition=~Q(external_id=""),
+                                               name="event_unique_external_id")]
         indexes = [
             models.Index(fields=["account", "sequence", "kind", "contact"]),
             models.Index(fields=["enrollment", "kind"]),
