@@ -30,6 +30,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
+from django.utils.module_loading import autodiscover_modules
 
 from touchline.core.models import Account
 from touchline.crm import services
@@ -458,3 +459,8 @@ def _apply_row(row: ParsedRow, lookups: _Lookups, report: ImportReport) -> None:
             report.reject(row.line, row.type, " ".join(messages), field_name)
     else:
         report.counts[row.type][outcome] += 1
+
+
+# Other apps add their row types (sequences, events, campaigns) from their own `importing` modules, after the
+# CRM's: ROW_TYPES's order is the order rows are applied in.
+autodiscover_modules("importing")
