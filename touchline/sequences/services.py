@@ -98,14 +98,18 @@ def running_enrollments_touched_by(contact: Contact) -> list[Enrollment]:
 @transaction.atomic
 def contact_replied(*, contact: Contact, at: datetime | None = None, message: SentMessage | None = None,
                     detail: str = "") -> list[Enrollment]:
-    """A reply from `contact` (matched to `message` when it answered one): ends the enrollments it touches as
-    replied, each with a reply event on the message it answered or the enrollment's latest one."""
+    """A reply from `contact` (matched to `message` when it answered one): ends the contact's enrollments as
+    replied, each with a reply event on the message it answered or the enrollment's latest one. Colleagues'
+    enrollments it ends are `unenrolled`, not `replied`: they did not reply, and reply rates count people who did."""
     ended = []
     for enrollment in running_enrollments_touched_by(contact):
+        if enrollment.contact_id != contact.pk:
+            ended += [enrollment] if enrollment_end(enrollment=enrollment, status=EnrollmentStatus.UNENROLLED, at=at,
+                                                    detail=f"{contact.email} of the same company replied") else []
+            continue
         answered = message if message is not None and message.enrollment_id == enrollment.pk else \
             _latest_message(enrollment)
-        reason = detail if enrollment.contact_id == contact.pk else f"{contact.email} of the same company replied"
-        if enrollment_end(enrollment=enrollment, status=EnrollmentStatus.REPLIED, detail=reason, at=at,
+        if enrollment_end(enrollment=enrollment, status=EnrollmentStatus.REPLIED, detail=detail, at=at,
                           message=answered):
             ended.append(enrollment)
     return ended
@@ -187,10 +191,13 @@ def meeting_record(*, contact: Contact, starts_at: datetime, ends_at: datetime, 
                                      ends_at=ends_at, source=source, title=title, external_id=external_id,
                                      enrollment=next((e for e in touched if e.contact_id == contact.pk), None))
     for enrollment in touched:
-        detail = f"meeting {starts_at:%Y-%m-%d %H:%M} UTC ({source})" if enrollment.contact_id == contact.pk else \
-            f"{contact.email} of the same company booked a meeting"
-        enrollment_end(enrollment=enrollment, status=EnrollmentStatus.MEETING_BOOKED, detail=detail, at=at,
-                       message=_latest_message(enrollment))
+        if enrollment.contact_id == contact.pk:
+            enrollment_end(enrollment=enrollment, status=EnrollmentStatus.MEETING_BOOKED, at=at,
+                           detail=f"meeting {starts_at:%Y-%m-%d %H:%M} UTC ({source})",
+                           message=_latest_message(enrollment))
+        else:  # as for replies: the colleague's enrollment ends, but they booked nothing
+            enrollment_end(enrollment=enrollment, status=EnrollmentStatus.UNENROLLED, at=at,
+                           detail=f"{contact.email} of the same company booked a meeting")
     return meeting, True
 
 
