@@ -20,13 +20,18 @@ from django.db.models.functions import Cast, Coalesce, Round
 CENT = Decimal("0.01")
 
 
+PERCENT = Decimal("0.1")
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str
     label: str
     definition: str
-    unit: str  # "count" | "money"
+    unit: str  # "count" | "money" | "percent"
     scale: int = 0  # decimal places of the integer the SQL returns
+    sql: str = ""  # for metrics aggregated over a report's own SQL (see sequence metrics)
+    rate_of: tuple[str, str] = ()  # a percent metric: (numerator, denominator) metric keys
 
     def expression(self, prefix: str = "") -> Combinable:
         """The aggregate over rows of the model the report groups; `prefix` reaches it through a relation."""
@@ -35,6 +40,8 @@ class Metric:
     def value(self, raw) -> int | Decimal:
         if self.unit == "count":
             return int(raw or 0)
+        if self.unit == "percent":
+            raise TypeError(f"{self.key} is a rate: use rate_value(counts)")
         return (Decimal(int(raw or 0)).scaleb(-self.scale)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -58,6 +65,49 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
            "current stage (closed won 100 %, closed lost 0 %), rounded to the cent once, after summing.",
            "money", scale=4),
 )}
+
+
+def rate_value(metric: Metric, counts: dict[str, int]) -> Decimal | None:
+    """A percent metric from the counts it divides, to one decimal place; None (shown "—") when the
+    denominator is zero."""
+    numerator, denominator = (int(counts.get(key) or 0) for key in metric.rate_of)
+    if denominator == 0:
+        return None
+    return (Decimal(100 * numerator) / Decimal(denominator)).quantize(PERCENT, rounding=ROUND_HALF_UP)
+
+
+# Sequence engagement: counts over one row per enrolled contact (touchline.sequences.analytics), so a contact
+# enrolled several times counts once and its events from all those enrollments count. Opens and clicks are
+# human unless a report is asked to include machine events (privacy proxies, link scanners, bots).
+SEQUENCE_COUNTS = (
+    Metric("enrolled_contacts", "Enrolled", "Unique contacts enrolled; a contact enrolled several times counts once. "
+           "Scheduled enrollments that have not started are not counted.", "count", sql="COUNT(*)"),
+    Metric("opened_contacts", "Opened", "Enrolled contacts who opened any of the sequence's emails at least once.",
+           "count", sql="SUM(opened)"),
+    Metric("clicked_contacts", "Clicked", "Enrolled contacts who clicked a link in any of the sequence's emails at "
+           "least once.", "count", sql="SUM(clicked)"),
+    Metric("replied_contacts", "Replied", "Enrolled contacts who replied at least once: any email from the contact "
+           "that ended the enrollment automatically, even one that was not a sequence email.", "count",
+           sql="SUM(replied)"),
+    Metric("met_contacts", "Meetings", "Enrolled contacts who booked a meeting while enrolled, including any meeting "
+           "that ended the enrollment automatically.", "count", sql="SUM(met)"),
+    Metric("no_response_contacts", "No response", "Enrolled contacts all of whose enrollments have ended (any final "
+           "status) with neither a reply nor a meeting; contacts still in progress are not counted.", "count",
+           sql="SUM(no_response)"),
+)
+SEQUENCE_RATES = (
+    Metric("open_rate", "Open rate", "Opened ÷ Enrolled.", "percent", rate_of=("opened_contacts", "enrolled_contacts")),
+    Metric("click_rate", "Click rate", "Clicked ÷ Enrolled.", "percent",
+           rate_of=("clicked_contacts", "enrolled_contacts")),
+    Metric("reply_rate", "Reply rate", "Replied ÷ Enrolled.", "percent",
+           rate_of=("replied_contacts", "enrolled_contacts")),
+    Metric("meeting_rate", "Meeting rate", "Meetings ÷ Enrolled.", "percent",
+           rate_of=("met_contacts", "enrolled_contacts")),
+    Metric("no_response_rate", "No response", "No response ÷ Enrolled.", "percent",
+           rate_of=("no_response_contacts", "enrolled_contacts")),
+)
+METRICS |= {m.key: m for m in SEQUENCE_COUNTS + SEQUENCE_RATES}
+CLICK_METRICS = frozenset({"clicked_contacts", "click_rate", "message_clicks", "message_click_rate"})
 
 
 def metrics_markdown() -> str:

@@ -70,7 +70,7 @@ class Column:
 def _plain(value: Any) -> Any:
     # Money leaves as a decimal string: JSON numbers are floats to most readers, and cents must stay exact.
     if isinstance(value, Decimal):
-        return f"{value:.2f}"
+        return str(value)  # already quantized: money to the cent, rates to a tenth of a percent
     if isinstance(value, datetime):
         return value.isoformat()
     return value
@@ -109,6 +109,23 @@ class ReportResult:
         return out.getvalue()
 
 
+@dataclass(frozen=True)
+class Sql:
+    """A report section Django's ORM cannot say (e.g. aggregating over a grouped subquery): SQL text and its
+    parameters, usually built from querysets' own SQL. Like a queryset, it touches the database only when run."""
+
+    sql: str
+    params: tuple = ()
+
+    def rows(self) -> list[dict]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, list(self.params))
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 class Report:
     """Subclass, set the class attributes, implement the three stages, and decorate with `@register`."""
 
@@ -121,8 +138,8 @@ class Report:
         """Validate `data` into a frozen query; raise ReportParamError naming every bad field."""
         raise NotImplementedError
 
-    def build(self, query) -> dict[str, QuerySet]:
-        """The lazy querysets (one per section) that compute the report; no database access here."""
+    def build(self, query) -> dict[str, QuerySet | Sql]:
+        """The lazy querysets or Sql (one per section) that compute the report; no database access here."""
         raise NotImplementedError
 
     def shape(self, query, fetched: dict[str, list[dict]]) -> ReportResult:
@@ -167,7 +184,8 @@ def report_run(key: str, *, account: Account, data: Mapping[str, str], now: date
     sections = report.build(query)
     try:
         with time_budget(budget_ms or settings.REPORT_TIME_BUDGET_MS):
-            fetched = {name: list(qs) for name, qs in sections.items()}
+            fetched = {name: section.rows() if isinstance(section, Sql) else list(section)
+                       for name, section in sections.items()}
     except QueryTimeout as timeout:
         raise ReportTimedOut(f"{report.title} took longer than allowed; narrow the range or the filters.") \
             from timeout

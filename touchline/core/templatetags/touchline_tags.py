@@ -31,6 +31,8 @@ def report_cell(row: dict, column) -> str:
         return "—" if column.kind != "text" else ""
     if column.kind == "money":
         return f"{value:,.2f}"
+    if column.kind == "percent":
+        return f"{value}%"
     if column.kind == "count":
         return f"{value:,}"
     return str(value)

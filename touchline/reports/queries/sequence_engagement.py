@@ -1,0 +1,109 @@
+"""Sequence engagement reports (SPEC §1): the summary of the Performance and Analyze tabs, and the
+per-sequence table of the Manage list and Analyze's "Sequence performance".
+
+Both count contacts, not enrollments: one row per contact (per sequence, for the table) carries that
+contact's flags over all its selected enrollments (`touchline.sequences.analytics`), and the outer query
+sums them. Rates divide by enrolled contacts and are "—" when nobody is enrolled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from touchline.core.models import Account
+from touchline.reports.metrics import SEQUENCE_COUNTS, SEQUENCE_RATES, rate_value
+from touchline.reports.pipeline import Column, Report, ReportResult, Sql, register
+from touchline.reports.queries.sequence_common import FILTER_PARAMS, engagement_filter_parse, without_clicks
+from touchline.sequences.analytics import EngagementFilter, contact_rollup_sql, enrollment_flags
+from touchline.sequences.models import Sequence
+
+COUNT_KEYS = tuple(m.key for m in SEQUENCE_COUNTS)
+RATE_KEYS = tuple(m.key for m in SEQUENCE_RATES)
+SUMS = ", ".join(f"COALESCE({m.sql}, 0) AS {m.key}" for m in SEQUENCE_COUNTS)
+
+
+@dataclass(frozen=True)
+class EngagementQuery:
+    account: Account
+    filter: EngagementFilter
+    echo: dict[str, str]
+
+
+def _with_rates(counts: Mapping[str, int]) -> dict:
+    row = {key: int(counts.get(key) or 0) for key in COUNT_KEYS}
+    return row | {m.key: rate_value(m, row) for m in SEQUENCE_RATES}
+
+
+def _parse(account: Account, data: Mapping[str, str], now: datetime) -> EngagementQuery:
+    engagement_filter, echo = engagement_filter_parse(account, data, now=now)
+    return EngagementQuery(account, engagement_filter, echo)
+
+
+@register
+class SequenceSummary(Report):
+    key = "sequence_summary"
+    title = "Sequence summary"
+    description = ("Enrolled contacts and their open, click, reply, meeting and no-response rates, for one sequence "
+                   "(the Performance tab) or across sequences (Analyze: a contact in two sequences counts once).")
+    params = FILTER_PARAMS
+
+    def parse(self, account, data, *, now):
+        return _parse(account, data, now)
+
+    def build(self, query: EngagementQuery) -> dict[str, Sql]:
+        sql, params = contact_rollup_sql(enrollment_flags(query.filter))
+        return {"summary": Sql(f"SELECT {SUMS} FROM ({sql}) per_contact", tuple(params))}
+
+    def shape(self, query: EngagementQuery, fetched) -> ReportResult:
+        row = _with_rates(fetched["summary"][0])
+        keys = without_clicks(("enrolled_contacts", *RATE_KEYS, *COUNT_KEYS[1:]), query.account)
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=tuple(Column.of_metric(k) for k in keys),
+            rows=({k: row[k] for k in keys},), totals={},
+            chart={"type": "bar", "label": "", "values": list(without_clicks(RATE_KEYS, query.account))})
+
+
+@register
+class SequencePerformance(Report):
+    key = "sequence_performance"
+    title = "Sequence performance"
+    description = ("Per sequence: created, owner, enrolled contacts, and how many opened, clicked, replied and booked "
+                   "a meeting, with their rates (the Manage list and Analyze's table).")
+    params = FILTER_PARAMS
+
+    def parse(self, account, data, *, now):
+        return _parse(account, data, now)
+
+    def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
+        sql, params = contact_rollup_sql(enrollment_flags(query.filter), group_by=("sequence_id",))
+        per_sequence = Sql(f"SELECT sequence_id, {SUMS} FROM ({sql}) per_contact GROUP BY sequence_id", tuple(params))
+        sequences = Sequence.objects.filter(account=query.account, archived_at__isnull=True)
+        if query.filter.sequence_ids:
+            sequences = sequences.filter(pk__in=query.filter.sequence_ids)
+        listed = sequences.order_by("name").values("id", "name", "created_at", "owner__first_name", "owner__last_name")
+        return {"sequences": listed, "per_sequence": per_sequence}
+
+    def shape(self, query: EngagementQuery, fetched) -> ReportResult:
+        counts = {row["sequence_id"]: row for row in fetched["per_sequence"]}
+        keys = without_clicks(("enrolled_contacts", "opened_contacts", "clicked_contacts", "replied_contacts",
+                               "met_contacts", "open_rate", "click_rate", "reply_rate", "meeting_rate"),
+                              query.account)
+        rows = []
+        for sequence in fetched["sequences"]:
+            values = _with_rates(counts.get(sequence["id"], {}))
+            owner = f"{sequence['owner__first_name'] or ''} {sequence['owner__last_name'] or ''}".strip()
+            rows.append({"sequence": sequence["name"], "sequence_id": sequence["id"],
+                         "created": sequence["created_at"].date().isoformat(), "owner": owner}
+                        | {k: values[k] for k in keys})
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=(Column("sequence", "Sequence", "text"), Column("created", "Created", "text"),
+                     Column("owner", "Owner", "text"), *(Column.of_metric(k) for k in keys)),
+            rows=tuple(rows), totals={},
+            chart={"type": "bar", "label": "sequence", "values": ["reply_rate", "meeting_rate"]})
+

@@ -1,0 +1,81 @@
+"""The read side of sequence analytics (SPEC §1 "Reports"): which enrollments a report looks at, and what
+each of them did. Every sequence report is built from these pieces, in SQL.
+
+- `EngagementFilter` selects enrollments: by sequence, the contact's company at enrollment, the enrolling
+  user and the enrollment date. Scheduled enrollments that have not started are never counted.
+- `enrollment_flags` annotates each selected enrollment with whether it has a (human, unless asked
+  otherwise) open and click, a reply and a meeting — EXISTS subqueries over the engagement log's
+  (enrollment, kind) index.
+- Rates are over enrolled *contacts*: a contact enrolled several times counts once, and its events from all
+  those enrollments count (`contact_rollup_sql` groups the flags by contact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models.functions import Cast
+
+from touchline.core.timeframes import Timeframe
+from touchline.sequences.models import RUNNING_STATUSES, EngagementEvent, Enrollment, EnrollmentStatus, EventKind
+
+ALL_TIME = Timeframe("all_time", "All time", None, None)
+
+
+@dataclass(frozen=True)
+class EngagementFilter:
+    account_id: int
+    sequence_ids: tuple[int, ...] = ()
+    company_id: int | None = None
+    enrolled_by_id: int | None = None
+    enrolled: Timeframe = ALL_TIME
+    include_machine: bool = False  # count opens and clicks of proxies, scanners and bots too
+
+
+def enrollments_selected(f: EngagementFilter) -> QuerySet[Enrollment]:
+    qs = Enrollment.objects.filter(account_id=f.account_id).exclude(status=EnrollmentStatus.SCHEDULED)
+    if f.sequence_ids:
+        qs = qs.filter(sequence_id__in=f.sequence_ids)
+    if f.company_id is not None:
+        qs = qs.filter(company_at_enrollment_id=f.company_id)
+    if f.enrolled_by_id is not None:
+        qs = qs.filter(enrolled_by_id=f.enrolled_by_id)
+    if f.enrolled.start is not None:
+        qs = qs.filter(enrolled_at__gte=f.enrolled.start)
+    if f.enrolled.end is not None:
+        qs = qs.filter(enrolled_at__lt=f.enrolled.end)
+    return qs
+
+
+def _has(kind: str, f: EngagementFilter, link: str = "enrollment") -> Exists:
+    events = EngagementEvent.objects.filter(**{link: OuterRef("pk")}, kind=kind)
+    if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
+        events = events.filter(is_machine=False)
+    return Exists(events)
+
+
+def _flag(condition) -> Cast:
+    return Cast(condition, IntegerField())
+
+
+def enrollment_flags(f: EngagementFilter) -> QuerySet[Enrollment]:
+    """Selected enrollments with 0/1 columns opened, clicked, replied, met, ended."""
+    return enrollments_selected(f).annotate(
+        opened=_flag(_has(EventKind.OPEN, f)), clicked=_flag(_has(EventKind.CLICK, f)),
+        replied=_flag(_has(EventKind.REPLY, f)), met=_flag(_has(EventKind.MEETING_BOOKED, f)),
+        running=Case(When(status__in=RUNNING_STATUSES, then=Value(1)), default=Value(0), output_field=IntegerField()))
+
+
+def contact_rollup_sql(flags: QuerySet[Enrollment], group_by: tuple[str, ...] = ()) -> tuple[str, list]:
+    """SQL of one row per contact (per `group_by` columns too, e.g. sequence_id) with the contact's flags over
+    all its selected enrollments: opened/clicked/replied/met if any enrollment did; `no_response` when every
+    enrollment has ended and none had a reply or meeting."""
+    columns = ("contact_id", *group_by)
+    inner, params = flags.values(*columns, "opened", "clicked", "replied", "met", "running").query.sql_with_params()
+    keys = ", ".join(columns)
+    sql = (f"SELECT {keys}, MAX(opened) AS opened, MAX(clicked) AS clicked, MAX(replied) AS replied, "
+           f"MAX(met) AS met, CASE WHEN MAX(running) = 0 AND MAX(replied) = 0 AND MAX(met) = 0 THEN 1 ELSE 0 END "
+           f"AS no_response FROM ({inner}) enrollment_flags GROUP BY {keys}")
+    return sql, list(params)
+
