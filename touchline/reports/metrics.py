@@ -106,7 +106,26 @@ SEQUENCE_RATES = (
     Metric("no_response_rate", "No response", "No response ÷ Enrolled.", "percent",
            rate_of=("no_response_contacts", "enrolled_contacts")),
 )
-METRICS |= {m.key: m for m in SEQUENCE_COUNTS + SEQUENCE_RATES}
+# Email performance counts messages, not contacts (SPEC §1): per template, of the messages sent with it.
+MESSAGE_COUNTS = (
+    Metric("message_sends", "Sends", "Messages sent with the template.", "count"),
+    Metric("message_opens", "Opens", "Sent messages opened at least once (human opens unless machine opens are "
+           "included).", "count"),
+    Metric("message_clicks", "Clicks", "Sent messages with at least one click on a link.", "count"),
+    Metric("message_replies", "Replies", "Sent messages the contact replied to.", "count"),
+    Metric("message_meetings", "Meetings", "Meetings booked while the message was its enrollment's latest sent one.",
+           "count"),
+)
+MESSAGE_RATES = (
+    Metric("message_open_rate", "Open rate", "Opens ÷ Sends.", "percent", rate_of=("message_opens", "message_sends")),
+    Metric("message_click_rate", "Click rate", "Clicks ÷ Sends.", "percent",
+           rate_of=("message_clicks", "message_sends")),
+    Metric("message_reply_rate", "Reply rate", "Replies ÷ Sends.", "percent",
+           rate_of=("message_replies", "message_sends")),
+    Metric("message_meeting_rate", "Meeting rate", "Meetings ÷ Sends.", "percent",
+           rate_of=("message_meetings", "message_sends")),
+)
+METRICS |= {m.key: m for m in SEQUENCE_COUNTS + SEQUENCE_RATES + MESSAGE_COUNTS + MESSAGE_RATES}
 CLICK_METRICS = frozenset({"clicked_contacts", "click_rate", "message_clicks", "message_click_rate"})
 
 

@@ -25,7 +25,7 @@ from touchline.core.accounts import user_create
 from touchline.core.models import Plan
 from touchline.crm.services import company_create, contact_create
 from touchline.reports.pipeline import report_run
-from touchline.sequences.models import Enrollment, EnrollmentStatus, EventKind, Inbox, Sequence, Step, StepType
+from touchline.sequences.models import Enrollment, EventKind, Inbox, Sequence, Step, StepType
 from touchline.sequences.services import event_record
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,140 @@
+"""Which emails work: per template, and where enrollments stand per step (SPEC §1 "Email performance",
+"Enrollment status by step", §4 "Sales content analytics").
+
+Email performance counts messages, not contacts: sends are the messages sent with a template; opens, clicks
+and replies are those messages opened, clicked or replied to at least once; meetings are meetings booked
+while the message was its enrollment's latest one (the meeting event is recorded on that message). Shown as a
+percentage of sends, or as counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Sum, Value, When
+
+from touchline.reports.metrics import MESSAGE_COUNTS, MESSAGE_RATES, rate_value
+from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, register
+from touchline.reports.queries.sequence_common import FILTER_PARAMS, engagement_filter_parse, without_clicks
+from touchline.sequences.analytics import EngagementFilter, enrollments_selected
+from touchline.sequences.models import (
+    EmailTemplate,
+    EngagementEvent,
+    EnrollmentStatus,
+    EventKind,
+    MessageStatus,
+    SentMessage,
+    Step,
+)
+
+COUNT_KEYS = tuple(m.key for m in MESSAGE_COUNTS)
+RATE_KEYS = tuple(m.key for m in MESSAGE_RATES)
+
+
+def _any(kind: str, f: EngagementFilter):
+    events = EngagementEvent.objects.filter(message=OuterRef("pk"), kind=kind)
+    if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
+        events = events.filter(is_machine=False)
+    return Sum(Case(When(Exists(events), then=Value(1)), default=Value(0), output_field=IntegerField()))
+
+
+@dataclass(frozen=True)
+class ContentQuery:
+    account: object
+    filter: EngagementFilter
+    as_counts: bool
+    echo: dict
+
+
+@register
+class EmailPerformance(Report):
+    key = "email_performance"
+    title = "Email performance"
+    description = ("Per email template: sends, and how many of those messages were opened, clicked, replied to and "
+                   "led to a meeting — for one sequence, or across all sequences (sales content analytics).")
+    params = FILTER_PARAMS + (Param("show", "Show", "percent (of sends, default) or counts.", default="percent",
+                                    choices=lambda account: [("percent", "% of sends"), ("counts", "Counts")]),)
+
+    def parse(self, account, data, *, now):
+        engagement_filter, echo = engagement_filter_parse(account, data, now=now)
+        show = (data.get("show") or "percent").strip()
+        if show not in ("percent", "counts"):
+            raise ReportParamError({"show": "percent or counts."})
+        return ContentQuery(account, engagement_filter, show == "counts", echo | {"show": show})
+
+    def build(self, query: ContentQuery):
+        messages = SentMessage.objects.filter(status=MessageStatus.SENT,
+                                              enrollment__in=enrollments_selected(query.filter).values("pk"))
+        per_template = messages.values("template_id").order_by("template_id").annotate(
+            message_sends=Count("pk"), message_opens=_any(EventKind.OPEN, query.filter),
+            message_clicks=_any(EventKind.CLICK, query.filter), message_replies=_any(EventKind.REPLY, query.filter),
+            message_meetings=_any(EventKind.MEETING_BOOKED, query.filter))
+        templates = EmailTemplate.objects.filter(account=query.account).values("id", "name", "subject")
+        return {"per_template": per_template, "templates": templates}
+
+    def shape(self, query: ContentQuery, fetched) -> ReportResult:
+        names = {t["id"]: t for t in fetched["templates"]}
+        shown = COUNT_KEYS if query.as_counts else ("message_sends", *RATE_KEYS)
+        shown = without_clicks(shown, query.account)
+        rows = []
+        for counts in sorted(fetched["per_template"], key=lambda r: -r["message_sends"]):
+            template = names.get(counts["template_id"], {"name": "(deleted template)", "subject": ""})
+            values = {k: int(counts[k] or 0) for k in COUNT_KEYS}
+            values |= {m.key: rate_value(m, values) for m in MESSAGE_RATES}
+            rows.append({"template": template["name"], "template_id": counts["template_id"],
+                         "subject": template["subject"]} | {k: values[k] for k in shown})
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=(Column("template", "Template", "text"), Column("subject", "Subject", "text"),
+                     *(Column.of_metric(k) for k in shown)),
+            rows=tuple(rows), totals={},
+            chart={"type": "bar", "label": "template", "values": [k for k in shown if k != "message_sends"]})
+
+
+@dataclass(frozen=True)
+class StepQuery:
+    account: object
+    filter: EngagementFilter
+    echo: dict
+
+
+STATUS_ORDER = [s.value for s in EnrollmentStatus if s != EnrollmentStatus.SCHEDULED]
+
+
+@register
+class EnrollmentStatusByStep(Report):
+    key = "enrollment_status_by_step"
+    title = "Enrollment status by step"
+    description = ("Per step of a sequence: the enrollments whose current (last reached) step it is, by status — "
+                   "a stacked bar; each segment lists its contacts on the sequence's Enrollments tab.")
+    params = FILTER_PARAMS
+
+    def parse(self, account, data, *, now):
+        engagement_filter, echo = engagement_filter_parse(account, data, now=now)
+        if not engagement_filter.sequence_ids:
+            raise ReportParamError({"sequence": "Choose a sequence: steps belong to one sequence."})
+        return StepQuery(account, engagement_filter, echo)
+
+    def build(self, query: StepQuery):
+        counts = (enrollments_selected(query.filter).values("current_step_id", "status").order_by()
+                  .annotate(enrollments=Count("pk")))
+        steps = Step.objects.filter(sequence_id__in=query.filter.sequence_ids).order_by("position").values(
+            "id", "position", "step_type")
+        return {"counts": counts, "steps": steps}
+
+    def shape(self, query: StepQuery, fetched) -> ReportResult:
+        by_step: dict[int, dict[str, int]] = {}
+        for row in fetched["counts"]:
+            by_step.setdefault(row["current_step_id"], {})[row["status"]] = row["enrollments"]
+        labels = dict(EnrollmentStatus.choices)
+        rows = []
+        for step in fetched["steps"]:
+            counts = by_step.get(step["id"], {})
+            rows.append({"step": f"Step {step['position']}", "step_id": step["id"],
+                         "step_type": step["step_type"]} | {status: counts.get(status, 0) for status in STATUS_ORDER})
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=(Column("step", "Step", "text"), Column("step_type", "Type", "text"),
+                     *(Column(status, labels[status], "count") for status in STATUS_ORDER)),
+            rows=tuple(rows), totals={},
+            chart={"type": "bar", "stacked": True, "label": "step", "values": STATUS_ORDER})
