@@ -125,7 +125,14 @@ MESSAGE_RATES = (
     Metric("message_meeting_rate", "Meeting rate", "Meetings ÷ Sends.", "percent",
            rate_of=("message_meetings", "message_sends")),
 )
-METRICS |= {m.key: m for m in SEQUENCE_COUNTS + SEQUENCE_RATES + MESSAGE_COUNTS + MESSAGE_RATES}
+# The sender score (SPEC §1 library): per enrolling user, over their ended enrollments.
+SENDER_RATES = (
+    Metric("sender_reply_rate", "Reply rate", "Ended enrollments that ended by a reply ÷ ended enrollments "
+           "(good: 7–13 %).", "percent", rate_of=("replied", "ended")),
+    Metric("sender_bounce_rate", "Bounce rate", "Ended enrollments that ended by a bounce ÷ ended enrollments "
+           "(good: under 3 %).", "percent", rate_of=("bounced", "ended")),
+)
+METRICS |= {m.key: m for m in SEQUENCE_COUNTS + SEQUENCE_RATES + MESSAGE_COUNTS + MESSAGE_RATES + SENDER_RATES}
 CLICK_METRICS = frozenset({"clicked_contacts", "click_rate", "message_clicks", "message_click_rate"})
 
 

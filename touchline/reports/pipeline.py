@@ -126,6 +126,21 @@ class Sql:
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class Then:
+    """A section that depends on sections fetched before it (e.g. details of the top rows once they are
+    ranked): a function of the rows fetched so far returning a queryset or Sql. Still run inside fetch, within
+    the time budget, so `shape` never touches the database."""
+
+    build: Callable[[dict[str, list]], QuerySet | Sql]
+
+
+def _fetch(section, fetched: dict[str, list]) -> list:
+    if isinstance(section, Then):
+        section = section.build(fetched)
+    return section.rows() if isinstance(section, Sql) else list(section)
+
+
 class Report:
     """Subclass, set the class attributes, implement the three stages, and decorate with `@register`."""
 
@@ -138,8 +153,9 @@ class Report:
         """Validate `data` into a frozen query; raise ReportParamError naming every bad field."""
         raise NotImplementedError
 
-    def build(self, query) -> dict[str, QuerySet | Sql]:
-        """The lazy querysets or Sql (one per section) that compute the report; no database access here."""
+    def build(self, query) -> dict[str, QuerySet | Sql | Then]:
+        """The lazy querysets or Sql (one per section, fetched in order) that compute the report; no database
+        access here."""
         raise NotImplementedError
 
     def shape(self, query, fetched: dict[str, list[dict]]) -> ReportResult:
@@ -184,8 +200,9 @@ def report_run(key: str, *, account: Account, data: Mapping[str, str], now: date
     sections = report.build(query)
     try:
         with time_budget(budget_ms or settings.REPORT_TIME_BUDGET_MS):
-            fetched = {name: section.rows() if isinstance(section, Sql) else list(section)
-                       for name, section in sections.items()}
+            fetched: dict[str, list] = {}
+            for name, section in sections.items():
+                fetched[name] = _fetch(section, fetched)
     except QueryTimeout as timeout:
         raise ReportTimedOut(f"{report.title} took longer than allowed; narrow the range or the filters.") \
             from timeout

@@ -1,0 +1,202 @@
+"""The sequence library reports (SPEC §1): enrollments and engagement by enrollment month, the sender score
+of each enrolling user, and Analyze's highly engaged contacts.
+
+Highly engaged contacts are ranked by an engagement score over their selected enrollments, documented in
+docs/metrics.md: 5 per reply, 5 per meeting, 2 per (human) click, 1 per (human) open; ties go to the contact
+with the latest event. The top 50 are listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, Sum, Value, When
+from django.db.models.functions import TruncMonth
+
+from touchline.reports.metrics import METRICS, rate_value
+from touchline.reports.pipeline import Column, Report, ReportResult, Then, register
+from touchline.reports.queries.sequence_common import FILTER_PARAMS, engagement_filter_parse, without_clicks
+from touchline.sequences.analytics import EngagementFilter, enrollments_selected
+from touchline.sequences.models import (
+    RUNNING_STATUSES,
+    EngagementEvent,
+    Enrollment,
+    EnrollmentStatus,
+    EventKind,
+    MessageStatus,
+    SentMessage,
+    Step,
+)
+
+REPLY_RATE, BOUNCE_RATE = METRICS["sender_reply_rate"], METRICS["sender_bounce_rate"]
+SENDER_SCORE_MIN_ENDED = 100  # SPEC §1: users with at least 100 ended enrollments
+TOP_CONTACTS = 50
+SCORE_WEIGHTS = {EventKind.REPLY: 5, EventKind.MEETING_BOOKED: 5, EventKind.CLICK: 2, EventKind.OPEN: 1}
+
+
+@dataclass(frozen=True)
+class LibraryQuery:
+    account: object
+    filter: EngagementFilter
+    echo: dict
+
+
+def _parse(account, data, now) -> LibraryQuery:
+    engagement_filter, echo = engagement_filter_parse(account, data, now=now)
+    return LibraryQuery(account, engagement_filter, echo)
+
+
+def _flag(kind: str, f: EngagementFilter):
+    events = EngagementEvent.objects.filter(enrollment=OuterRef("pk"), kind=kind)
+    if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
+        events = events.filter(is_machine=False)
+    return Sum(Case(When(Exists(events), then=Value(1)), default=Value(0), output_field=IntegerField()))
+
+
+def _human(f: EngagementFilter) -> Q:
+    return Q() if f.include_machine else Q(is_machine=False)
+
+
+@register
+class EnrollmentsByMonth(Report):
+    key = "sequence_enrollments_by_month"
+    title = "Sequence enrollments, opens and clicks by month"
+    description = ("Per enrollment month: enrollments and contacts enrolled, and how many of those enrollments "
+                   "opened, clicked, replied, booked a meeting or were unenrolled.")
+    params = FILTER_PARAMS
+
+    def parse(self, account, data, *, now):
+        return _parse(account, data, now)
+
+    def build(self, query: LibraryQuery):
+        f = query.filter
+        month = TruncMonth("enrolled_at", tzinfo=ZoneInfo(query.account.time_zone))
+        return {"months": enrollments_selected(f).annotate(month=month).values("month").order_by("month").annotate(
+            enrollments=Count("pk"), contacts=Count("contact_id", distinct=True),
+            opened=_flag(EventKind.OPEN, f), clicked=_flag(EventKind.CLICK, f), replied=_flag(EventKind.REPLY, f),
+            met=_flag(EventKind.MEETING_BOOKED, f),
+            unenrolled=Count("pk", filter=Q(status=EnrollmentStatus.UNENROLLED)))}
+
+    def shape(self, query: LibraryQuery, fetched) -> ReportResult:
+        keys = without_clicks(("enrollments", "contacts", "opened", "clicked", "replied", "met", "unenrolled"),
+                              query.account)
+        labels = {"enrollments": "Enrollments", "contacts": "Contacts enrolled", "opened": "Opened",
+                  "clicked": "Clicked", "replied": "Replied", "met": "Meetings", "unenrolled": "Unenrolled"}
+        rows = tuple({"month": row["month"].strftime("%Y-%m")} | {k: int(row[k] or 0) for k in keys}
+                     for row in fetched["months"])
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=(Column("month", "Enrollment month", "text"), *(Column(k, labels[k], "count") for k in keys)),
+            rows=rows, totals={}, chart={"type": "bar", "label": "month", "values": list(keys[2:])})
+
+
+@register
+class SenderScore(Report):
+    key = "sequence_sender_score"
+    title = "Sender score"
+    description = (f"Per enrolling user with at least {SENDER_SCORE_MIN_ENDED} ended enrollments: ended enrollments, "
+                   "reply rate and bounce rate (good: replies 7–13 %, bounces under 3 %).")
+    params = FILTER_PARAMS
+
+    def parse(self, account, data, *, now):
+        return _parse(account, data, now)
+
+    def build(self, query: LibraryQuery):
+        ended = enrollments_selected(query.filter).exclude(status__in=RUNNING_STATUSES)
+        return {"users": ended.values("enrolled_by_id", "enrolled_by__first_name", "enrolled_by__last_name",
+                                      "enrolled_by__username").order_by("enrolled_by_id").annotate(
+            ended=Count("pk"), replied=Count("pk", filter=Q(status=EnrollmentStatus.REPLIED)),
+            bounced=Count("pk", filter=Q(status=EnrollmentStatus.BOUNCED))).filter(
+            ended__gte=SENDER_SCORE_MIN_ENDED)}
+
+    def shape(self, query: LibraryQuery, fetched) -> ReportResult:
+        rows = []
+        for row in fetched["users"]:
+            name = f"{row['enrolled_by__first_name'] or ''} {row['enrolled_by__last_name'] or ''}".strip()
+            reply_rate = rate_value(REPLY_RATE, row)
+            bounce_rate = rate_value(BOUNCE_RATE, row)
+            rows.append({"user": name or row["enrolled_by__username"] or "(deleted user)", "ended": row["ended"],
+                         "reply_rate": reply_rate, "bounce_rate": bounce_rate,
+                         "verdict": "good" if 7 <= reply_rate <= 13 and bounce_rate < 3 else "needs attention"})
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=(Column("user", "Enrolled by", "text"), Column("ended", "Ended enrollments", "count"),
+                     Column("reply_rate", REPLY_RATE.label, "percent", REPLY_RATE.definition),
+                     Column("bounce_rate", BOUNCE_RATE.label, "percent", BOUNCE_RATE.definition),
+                     Column("verdict", "Score", "text")),
+            rows=tuple(rows), totals={}, chart={"type": "bar", "label": "user", "values": ["reply_rate",
+                                                                                           "bounce_rate"]})
+
+
+@register
+class HighlyEngagedContacts(Report):
+    key = "highly_engaged_contacts"
+    title = "Highly engaged contacts"
+    description = ("The contacts who engaged most with the selected sequences: 5 points a reply or meeting, 2 a "
+                   "click, 1 an open; with company, sequence status, last and next step, emails sent, opens, clicks.")
+    params = FILTER_PARAMS
+
+    def parse(self, account, data, *, now):
+        return _parse(account, data, now)
+
+    def build(self, query: LibraryQuery):
+        f = query.filter
+        selected = enrollments_selected(f)
+        events = EngagementEvent.objects.filter(enrollment__in=selected.values("pk"))
+        counts = {kind: Count("pk", filter=Q(kind=kind) & (_human(f) if kind in (EventKind.OPEN, EventKind.CLICK)
+                                                            else Q())) for kind in SCORE_WEIGHTS}
+        top = (events.values("contact_id").order_by().annotate(
+            opens=counts[EventKind.OPEN], clicks=counts[EventKind.CLICK], replies=counts[EventKind.REPLY],
+            meetings=counts[EventKind.MEETING_BOOKED], last_event=Max("occurred_at"))
+            .annotate(score=sum((F(name) * weight for name, weight in (
+                ("replies", 5), ("meetings", 5), ("clicks", 2), ("opens", 1))), Value(0)))
+            .filter(score__gt=0).order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS])
+        # Details are read for the top contacts only, once the ranking is known.
+        def ids(fetched) -> list[int]:
+            return [row["contact_id"] for row in fetched["top"]]
+
+        return {
+            "top": top,
+            "enrollments": Then(lambda fetched: selected.filter(contact_id__in=ids(fetched)).select_related(
+                "contact__company", "sequence", "current_step").order_by("contact_id", "-enrolled_at", "-id")),
+            "sent": Then(lambda fetched: SentMessage.objects.filter(
+                enrollment__in=selected.values("pk"), status=MessageStatus.SENT,
+                enrollment__contact_id__in=ids(fetched)).values("enrollment__contact_id").order_by().annotate(
+                n=Count("pk"))),
+            "steps": Then(lambda fetched: Step.objects.filter(
+                sequence_id__in={e.sequence_id for e in fetched["enrollments"]})),
+        }
+
+    def shape(self, query: LibraryQuery, fetched) -> ReportResult:
+        top = fetched["top"]
+        latest: dict[int, Enrollment] = {}
+        for enrollment in fetched["enrollments"]:
+            latest.setdefault(enrollment.contact_id, enrollment)
+        sent = {row["enrollment__contact_id"]: row["n"] for row in fetched["sent"]}
+        next_steps = {(s.sequence_id, s.position): s for s in fetched["steps"]}
+        rows = []
+        for row in top:
+            enrollment: Enrollment = latest[row["contact_id"]]
+            contact, step = enrollment.contact, enrollment.current_step
+            following = next_steps.get((enrollment.sequence_id, step.position + 1)) if enrollment.is_running else None
+            rows.append({
+                "contact": str(contact), "contact_id": contact.pk,
+                "company": contact.company.name if contact.company else "", "company_id": contact.company_id,
+                "sequence": enrollment.sequence.name, "sequence_id": enrollment.sequence_id,
+                "status": enrollment.get_status_display(), "last_step": f"Step {step.position}",
+                "next_step": f"Step {following.position}" if following else "",
+                "emails_sent": sent.get(contact.pk, 0), "opens": row["opens"], "clicks": row["clicks"],
+                "replies": row["replies"], "meetings": row["meetings"], "score": row["score"]})
+        keys = without_clicks(("emails_sent", "opens", "clicks", "replies", "meetings", "score"), query.account)
+        labels = {"emails_sent": "Emails sent", "opens": "Opens", "clicks": "Clicks", "replies": "Replies",
+                  "meetings": "Meetings", "score": "Engagement score"}
+        if not query.account.has_click_metrics:
+            rows = [{k: v for k, v in r.items() if k != "clicks"} for r in rows]
+        return ReportResult(
+            report=self.key, title=self.title, params=query.echo,
+            columns=(Column("contact", "Contact", "text"), Column("company", "Company", "text"),
+                     Column("sequence", "Sequence", "text"), Column("status", "Sequence status", "text"),
+                     Column("last_step", "Last step", "text"), Column("next_step", "Next step", "text"),
+                     *(Column(k, labels[k], "count") for k in keys)),
+            rows=tuple(rows), totals={}, chart={"type": "bar", "label": "contact", "values": ["score"]})
