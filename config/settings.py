@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dj_database_url
 
 from config.env import BASE_DIR, env, env_bool, env_list, secret_key, var_dir
@@ -79,6 +81,10 @@ def _database() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": int(env("SQLITE_BUSY_TIMEOUT_MS")) / 1000,
         }
+        # Tests use a file too, not Django's shared-cache in-memory database: that one locks whole tables and
+        # fails concurrent writers at once ("database table is locked") instead of queueing them as WAL does.
+        # One file per process, so test runs side by side (and xdist workers) never share one.
+        config["TEST"] = {"NAME": str(var_dir() / f"test-{os.getpid()}.sqlite3")}
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
     return config

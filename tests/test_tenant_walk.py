@@ -39,7 +39,13 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "deal_id": lambda b: b["deal"].pk,
     "token_id": lambda b: b["token"].pk,
     "report_key": lambda b: "deals_by_stage",  # reports are shared definitions; the data must still be A's
+    # The public email links (/t/) take a signed token, not an id: no session can reach B's messages through
+    # them, and a token that does not verify must be refused (touchline/sequences/tests/test_tracking.py).
+    "token": lambda b: "not-a-valid-token",
 }
+# Routes that answer every request alike, with nothing of any account in it: the open pixel answers the same
+# 1x1 GIF to any token, valid or not, so mail clients never show a broken image; it records nothing for a bad one.
+SAME_ANSWER_FOR_ANY_TOKEN = {"t/o/<str:token>.gif"}
 # Keywords that name a shared definition, not an account's object: the page must answer, with A's data only.
 SHARED_KWARGS = {"report_key"}
 
@@ -87,6 +93,15 @@ def _walkable_routes():
         yield route
 
 
+def _assert_same_answer_for_any_token(client, path: str) -> None:
+    other = path.replace("not-a-valid-token", "another-bad-token")
+    first, second = client.get(path), client.get(other)
+    assert first.status_code == second.status_code == 200, f"GET {path} -> {first.status_code}"
+    assert first.content == second.content and first["Content-Type"] == second["Content-Type"], \
+        f"GET {path} answers differently for different tokens"
+    assert client.post(path).status_code == 405, f"POST {path} is not refused"
+
+
 @pytest.mark.django_db
 def test_every_url_refuses_account_b_objects_to_a_user_of_account_a(client):
     a, b = _seed("a"), _seed("b")
@@ -97,6 +112,10 @@ def test_every_url_refuses_account_b_objects_to_a_user_of_account_a(client):
         path, names = _fill(route, b)
         headers = api_headers if path.startswith("/api/") else {}
         methods = ("get", "post", "patch", "delete") if path.startswith("/api/") else ("get", "post")
+        if route in SAME_ANSWER_FOR_ANY_TOKEN:
+            _assert_same_answer_for_any_token(client, path)
+            checked.append(("get", path))
+            continue
         statuses = {}
         for method in methods:
             response = getattr(client, method)(path, {}, headers=headers, content_type="application/json")
@@ -118,6 +137,9 @@ def test_every_url_without_login_redirects_to_login_or_refuses(client):
     for route in _walkable_routes():
         path, _ = _fill(route, b)
         if NO_DATA_PATTERN.search(path):
+            continue
+        if route in SAME_ANSWER_FOR_ANY_TOKEN:
+            _assert_same_answer_for_any_token(client, path)
             continue
         response = client.get(path)
         assert B_MARKER not in response.content.decode(errors="replace"), f"GET {path} leaks to anonymous"

@@ -9,6 +9,7 @@ in the middle of the conversation.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -17,6 +18,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO; a sink that takes thousands of messages only needs its warnings.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def free_port() -> int:

@@ -103,7 +103,7 @@ class Step(AccountOwned):
     position = models.PositiveSmallIntegerField(help_text="1 for the first step")
     step_type = models.CharField(max_length=20, choices=StepType.choices)
     delay_days = models.PositiveSmallIntegerField(default=0, help_text="Days after the previous step")
-    template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="steps")
+    template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.RESTRICT, related_name="steps")
     task_title = models.CharField(max_length=200, blank=True)
     task_notes = models.TextField(blank=True)
 
@@ -139,14 +139,16 @@ class Enrollment(AccountOwned):
     """One contact going through one sequence. `next_due_at` is when the current step runs (None while a
     task holds the sequence, or when ended); `remaining_delay` keeps the rest of a delay across a pause."""
 
-    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="enrollments")
+    sequence = models.ForeignKey(Sequence, on_delete=models.RESTRICT, related_name="enrollments")
+    # Deleting a contact erases their sequence history with them (a data-protection request); sequences,
+    # steps and inboxes with history are archived, never deleted (RESTRICT; an account deletion cascades).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="enrollments")
     enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                     related_name="enrollments")
-    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="enrollments")
+    inbox = models.ForeignKey(Inbox, on_delete=models.RESTRICT, related_name="enrollments")
     company_at_enrollment = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL,
                                               related_name="+")
-    current_step = models.ForeignKey(Step, null=True, on_delete=models.PROTECT, related_name="+")
+    current_step = models.ForeignKey(Step, null=True, on_delete=models.RESTRICT, related_name="+")
     status = models.CharField(max_length=20, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE)
     status_detail = models.CharField(max_length=500, blank=True)
     enrolled_at = models.DateTimeField(default=timezone.now)
@@ -190,7 +192,7 @@ class Task(AccountOwned):
     """A manual step in the enrolling user's queue; the enrollment waits until it is completed or skipped."""
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="tasks")
-    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="tasks")
+    step = models.ForeignKey(Step, on_delete=models.RESTRICT, related_name="tasks")
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="tasks")
     step_type = models.CharField(max_length=20, choices=StepType.choices)
     title = models.CharField(max_length=300)
@@ -216,9 +218,9 @@ class SentMessage(AccountOwned):
     unique per (enrollment, step) and written before the SMTP conversation starts (see services docstring)."""
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="messages")
-    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="messages")
+    step = models.ForeignKey(Step, on_delete=models.RESTRICT, related_name="messages")
     template = models.ForeignKey(EmailTemplate, null=True, on_delete=models.SET_NULL, related_name="messages")
-    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="messages")
+    inbox = models.ForeignKey(Inbox, on_delete=models.RESTRICT, related_name="messages")
     message_id = models.CharField(max_length=255, unique=True)
     in_reply_to = models.CharField(max_length=255, blank=True)
     to_email = models.CharField(max_length=254)

@@ -114,7 +114,9 @@ class SmtpConnections:
 
 def inbox_next_free_slot(inbox: Inbox, now: datetime) -> datetime | None:
     """None when the inbox may send now, else when its per-minute or 24-hour limit frees a slot."""
-    recent = SentMessage.objects.filter(inbox=inbox, status__in=[MessageStatus.SENDING, MessageStatus.SENT])
+    # Claimed messages count: a tick claims its steps before it sends them.
+    recent = SentMessage.objects.filter(inbox=inbox, status__in=[MessageStatus.CLAIMED, MessageStatus.SENDING,
+                                                                 MessageStatus.SENT])
     minute = list(recent.filter(claimed_at__gt=now - timedelta(minutes=1)).order_by("claimed_at")
                   .values_list("claimed_at", flat=True)[: inbox.per_minute_limit])
     if len(minute) >= inbox.per_minute_limit:
@@ -204,10 +206,9 @@ def _task_create(enrollment: Enrollment, step: Step, now: datetime) -> Task | No
 
 def _advance(enrollment: Enrollment, ran_at: datetime) -> None:
     """Move to the step after the current one (or finish), due per the timing rules."""
-    enrollment.refresh_from_db()
-    current = enrollment.current_step
-    following = Step.objects.filter(sequence_id=enrollment.sequence_id, position__gt=current.position) \
-        .order_by("position").first()
+    enrollment = Enrollment.objects.select_related("current_step", "inbox", "sequence").get(pk=enrollment.pk)
+    following = Step.objects.filter(sequence_id=enrollment.sequence_id,
+                                    position__gt=enrollment.current_step.position).order_by("position").first()
     if following is None:
         Enrollment.objects.filter(pk=enrollment.pk).update(last_step_completed_at=ran_at)
         services.enrollment_end(enrollment=enrollment, status=EnrollmentStatus.FINISHED, at=ran_at,

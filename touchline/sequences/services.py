@@ -54,12 +54,14 @@ def event_record(*, contact: Contact, kind: str, enrollment: Enrollment | None =
     """Append one event. `fields` are the optional EngagementEvent columns (is_machine, machine_reason,
     bounce_type, url, user_agent, ip, detail, step). The sequence and step follow from the enrollment and
     message when not given."""
+    # Ids, not related objects: reading `message.step` or `contact.account` here would cost a query per event.
     if message is not None and enrollment is None:
         enrollment = message.enrollment
-    fields.setdefault("step", message.step if message is not None else None)
+    if "step" not in fields and "step_id" not in fields:
+        fields["step_id"] = message.step_id if message is not None else None
     return EngagementEvent.objects.create(
-        account=contact.account, contact=contact, kind=kind, enrollment=enrollment, message=message,
-        sequence=enrollment.sequence if enrollment is not None else None,
+        account_id=contact.account_id, contact=contact, kind=kind, enrollment=enrollment, message=message,
+        sequence_id=enrollment.sequence_id if enrollment is not None else None,
         occurred_at=occurred_at or timezone.now(), **fields)
 
 
