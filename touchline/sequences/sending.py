@@ -206,7 +206,8 @@ def _task_create(enrollment: Enrollment, step: Step, now: datetime) -> Task | No
 
 def _advance(enrollment: Enrollment, ran_at: datetime) -> None:
     """Move to the step after the current one (or finish), due per the timing rules."""
-    enrollment = Enrollment.objects.select_related("current_step", "inbox", "sequence").get(pk=enrollment.pk)
+    enrollment = Enrollment.objects.select_related("current_step", "inbox", "sequence", "contact").get(
+        pk=enrollment.pk)
     following = Step.objects.filter(sequence_id=enrollment.sequence_id,
                                     position__gt=enrollment.current_step.position).order_by("position").first()
     if following is None:

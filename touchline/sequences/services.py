@@ -76,7 +76,9 @@ def enrollment_end(*, enrollment: Enrollment, status: str, detail: str = "", at:
         remaining_delay=None)
     if not ended:
         return False
-    enrollment.refresh_from_db()
+    # The caller's object now says what the row says, without reading it back.
+    enrollment.status, enrollment.status_detail, enrollment.ended_at = status, detail[:500], at
+    enrollment.next_due_at = enrollment.paused_at = enrollment.remaining_delay = None
     if record:
         event_record(contact=enrollment.contact, kind=END_EVENTS[status], enrollment=enrollment, message=message,
                      occurred_at=at, detail=detail, **event_fields)
