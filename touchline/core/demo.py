@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
 from django_scopes import scope, scopes_disabled
 from faker import Faker
 
@@ -48,6 +50,28 @@ STAGE_WEIGHTS = ((LifecycleStage.SUBSCRIBER, 15), (LifecycleStage.LEAD, 45), (Li
 WIN_RATE = 0.27
 SALES_TEAM = (("Maya", "Okafor"), ("Liam", "Brennan"), ("Sofia", "Marques"), ("Noah", "Lindqvist"),
               ("Aisha", "Rahman"), ("Jonas", "Weber"), ("Chloé", "Martin"), ("Ethan", "Park"))
+
+
+@dataclass(frozen=True)
+class DemoContext:
+    """What a demo extension gets: the account and its team, the generator's random state and clock."""
+
+    account: Account
+    users: list
+    size: str
+    rng: random.Random
+    fake: Faker
+    now: datetime
+
+
+# Other apps extend the demo from their own `demo` modules (sequences, web traffic, campaigns), each adding
+# its counts; they run after the CRM rows exist, in registration order.
+DEMO_EXTENSIONS: list[Callable[[DemoContext], dict[str, int]]] = []
+
+
+def register_demo_extension(extend: Callable[[DemoContext], dict[str, int]]):
+    DEMO_EXTENSIONS.append(extend)
+    return extend
 
 
 @dataclass(frozen=True)
@@ -101,6 +125,9 @@ def demo_create(*, size: str = "small", seed: int = 1, now: datetime | None = No
         for u in users)
     with scope(account=account):
         counts = _populate(account, users, SIZES[size], rng, fake, now)
+        autodiscover_modules("demo")
+        for extend in DEMO_EXTENSIONS:
+            counts |= extend(DemoContext(account, users, size, rng, fake, now))
     return DemoResult(account=account, username=DEMO_USERNAME, password=DEMO_PASSWORD, counts=counts)
 
 
