@@ -45,11 +45,54 @@ def _contacts_file(path: Path, rows: int) -> Path:
     return path
 
 
+def _bench_sending(account, emails: int) -> list[tuple[str, str, str]]:
+    """One worker's tick rendering and handing `emails` first-step emails to a local SMTP sink."""
+    from datetime import time as clock
+
+    from django.utils import timezone
+    from django_scopes import scope
+
+    from touchline.crm.models import Contact
+    from touchline.sequences.mailsink import MailSink
+    from touchline.sequences.models import EmailTemplate, Inbox, Sequence, Step, StepType
+    from touchline.sequences.sending import sequences_tick
+    from touchline.sequences.services import enrollments_create
+
+    sink = MailSink().start()
+    from django.conf import settings
+
+    settings.SMTP_URL = sink.url
+    try:
+        with scope(account=account):
+            user = account.memberships.first().user
+            inbox = Inbox.objects.create(account=account, user=user, from_name="Bench Sender",
+                                         from_email="bench@northwind.example", daily_limit=10**9,
+                                         per_minute_limit=10**9, time_zone="UTC")
+            sequence = Sequence.objects.create(account=account, name="Bench", owner=user, business_days_only=False,
+                                               send_window_start=clock(0, 0), send_window_end=clock(23, 59, 59))
+            template = EmailTemplate.objects.create(
+                account=account, name="Bench", subject="Hello {{ contact.first_name | there }}",
+                body="Hi {{ contact.first_name | there }},\n\nSee https://northwind.example/a and "
+                     "https://northwind.example/b.\n\n{{ sender.first_name }}")
+            Step.objects.create(account=account, sequence=sequence, position=1, step_type=StepType.AUTOMATED_EMAIL,
+                                template=template)
+            contacts = list(Contact.objects.exclude(email="").order_by("id")[:emails])
+            now = timezone.now()
+            enrollments_create(sequence=sequence, contacts=contacts, inbox=inbox, enrolled_by=user, now=now)
+        ms, result = _timed(lambda: sequences_tick(now=now, limit=len(contacts)))
+        assert result.sent == len(contacts) == len(sink.received), (result, len(sink.received))
+    finally:
+        sink.stop()
+    return [("sequence emails rendered + sent to a local SMTP sink (one worker)",
+             f"{result.sent / (ms / 1000):,.0f} emails/s", f"{result.sent:,} emails in {ms / 1000:.1f} s")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--size", default="medium", choices=["tiny", "small", "medium", "large"])
     parser.add_argument("--repeat", type=int, default=5, help="runs per latency figure (median shown)")
     parser.add_argument("--import-rows", type=int, default=20_000)
+    parser.add_argument("--emails", type=int, default=2_000, help="emails the sending benchmark sends")
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="touchline-bench-")
@@ -91,6 +134,8 @@ def main() -> None:
     rows.append(("API GET /contacts?limit=200", f"{ms:.1f} ms", f"median of {args.repeat}"))
     ms, response = _timed(lambda: client.get("/api/v1/contacts", {"q": "smith", "limit": 50}), args.repeat)
     rows.append(("API GET /contacts?q=smith", f"{ms:.1f} ms", f"median of {args.repeat}"))
+
+    rows += _bench_sending(account, args.emails)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak memory (this process)", f"{peak_mb:.0f} MB", ""))
