@@ -78,9 +78,10 @@ def _bench_sending(account, emails: int) -> list[tuple[str, str, str]]:
                                 template=template)
             contacts = list(Contact.objects.exclude(email="").order_by("id")[:emails])
             now = timezone.now()
-            enrollments_create(sequence=sequence, contacts=contacts, inbox=inbox, enrolled_by=user, now=now)
-        ms, result = _timed(lambda: sequences_tick(now=now, limit=len(contacts)))
-        assert result.sent == len(contacts) == len(sink.received), (result, len(sink.received))
+            enrolled = len(enrollments_create(sequence=sequence, contacts=contacts, inbox=inbox, enrolled_by=user,
+                                              now=now).enrolled)  # the demo's bounced addresses are refused
+        ms, result = _timed(lambda: sequences_tick(now=now, limit=enrolled))
+        assert result.sent == enrolled == len(sink.received), (result, len(sink.received))
     finally:
         sink.stop()
     return [("sequence emails rendered + sent to a local SMTP sink (one worker)",
