@@ -142,7 +142,35 @@ def metrics_markdown() -> str:
              "`python -m touchline.reports.metrics > docs/metrics.md`; a test keeps this page and the code in step.",
              "", "| key | label | unit | definition |", "|---|---|---|---|"]
     lines += [f"| `{m.key}` | {m.label} | {m.unit} | {m.definition} |" for m in METRICS.values()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + INTERPRETATIONS
+
+
+# Where SPEC §1 leaves room, what Touchline decided and why (kept here so the doc is generated in one piece).
+INTERPRETATIONS = """
+## Decisions where the spec leaves room
+
+- **Contacts, not enrollments.** Sequence rates divide contacts by contacts: a contact enrolled several times in the
+  selection counts once, and opened/clicked/replied/met if any of its enrollments did.
+- **No response** counts a contact only when *all* its selected enrollments have ended and none had a reply or a
+  meeting. A contact with one ended and one running enrollment is still in progress.
+- **A colleague's reply** (the sequence setting "unenroll contacts of the same company") ends the colleague's
+  enrollments as `unenrolled`, so it is not counted as their reply; reply and meeting rates count people who replied
+  or booked.
+- **Meetings per template** belong to the message that was the enrollment's latest sent one when the meeting was
+  booked (the meeting event is recorded on it).
+- **Human by default.** Opens and clicks by Apple's privacy proxy, link scanners, prefetching and bots are recorded
+  but counted only with "include machine" (`machine=1`). A human click with no human open records an open, so
+  clicked ⊆ opened in both views (docs/tracking.md).
+- **Scheduled enrollments** that have not started are in no report.
+- **Rates** are shown to one decimal place, rounded half up; a zero denominator shows "—" (JSON `null`).
+- **Sender score** lists users with at least 100 ended enrollments; "good" means a reply rate of 7–13 % and a bounce
+  rate under 3 %, both over ended enrollments.
+- **Highly engaged contacts** are ranked by 5 points per reply or meeting, 2 per human click and 1 per human open,
+  ties broken by the latest event; the top 50 are listed.
+- **Enrollments by month** uses the enrollment date in the account's time zone and counts enrollments (a contact
+  enrolled twice in a month counts twice there; "Contacts enrolled" counts them once).
+- **Deals by stage** never adds amounts across currencies; the weighted amount is rounded once, after summing.
+"""
 
 
 if __name__ == "__main__":
