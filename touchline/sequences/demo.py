@@ -44,7 +44,7 @@ from touchline.sequences.models import (
 
 # Every email goes through the real engine and SMTP, so these stay modest: the demo is for looking around,
 # bench/ makes its own volume. (medium must still build in under a minute, CRM included.)
-ENROLLMENTS = {"tiny": 12, "small": 250, "medium": 300, "large": 700}
+ENROLLMENTS = {"tiny": 12, "small": 250, "medium": 150, "large": 300}
 HISTORY_DAYS = 120
 TICK_HOURS = (9, 11, 14, 16)  # local times the simulated worker runs; ample for 08:00–18:00 windows
 
