@@ -45,7 +45,7 @@ test: system-deps venv-dev
 	echo "== browser tests (Chromium)" && $(MAKE) --no-print-directory test-browser && \
 	echo "make test: all stages passed in $$(( $$(date +%s) - start ))s"
 
-bench: venv-dev
+bench: venv-dev system-deps
 	$(BIN)/python -m bench
 
 clean:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import resource
+import socket
 import statistics
 import sys
 import tempfile
@@ -88,6 +89,81 @@ def _bench_sending(account, emails: int) -> list[tuple[str, str, str]]:
              f"{result.sent / (ms / 1000):,.0f} emails/s", f"{result.sent:,} emails in {ms / 1000:.1f} s")]
 
 
+WRK_SECONDS = 5
+WRK_LUA = """
+paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter % #paths) + 1])
+end
+"""
+
+
+def _wrk(url: str, paths_file: Path | None, workdir: str) -> float:
+    """Requests per second wrk gets from `url` (rotating through `paths_file` when given)."""
+    import re
+    import subprocess
+
+    command = ["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", url]
+    env = dict(os.environ)
+    if paths_file is not None:
+        script = Path(workdir) / "rotate.lua"
+        script.write_text(WRK_LUA)
+        command[1:1] = ["-s", str(script)]
+        env["BENCH_PATHS"] = str(paths_file)
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
+    """Open-pixel hits through granian and the whole middleware stack, beside a bare view doing one insert."""
+    import shutil
+    import subprocess
+    import time as clock
+
+    from django.db import connection
+    from django_scopes import scopes_disabled
+
+    from touchline.sequences.mailsink import free_port
+    from touchline.sequences.models import EngagementEvent, MessageStatus, SentMessage
+    from touchline.sequences.tokens import open_token
+
+    if shutil.which("wrk") is None:
+        return [("HTTP hits (needs wrk: make bench installs it)", "skipped", "")]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_hit (id INTEGER PRIMARY KEY, at REAL)")
+    with scopes_disabled():
+        ids = list(SentMessage.all_accounts.filter(status=MessageStatus.SENT).values_list("pk", flat=True))
+        before = EngagementEvent.all_accounts.filter(kind="open").count()
+    paths = Path(workdir) / "pixels.txt"
+    paths.write_text("".join(f"/t/o/{open_token(pk)}.gif\n" for pk in ids))
+    port = free_port()
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings")
+    server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1", "--blocking-threads", "5",
+                               "--log-level", "warning", "config.wsgi:application"], env=env)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                clock.sleep(0.1)
+        bare = _wrk(f"http://127.0.0.1:{port}/bench/insert", None, workdir)
+        pixel = _wrk(f"http://127.0.0.1:{port}", paths, workdir)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    with scopes_disabled():
+        recorded = EngagementEvent.all_accounts.filter(kind="open").count() - before
+    return [("bare Django view, one SQLite insert (granian, wrk 16 connections)", f"{bare:,.0f} req/s",
+             f"{WRK_SECONDS} s"),
+            ("open pixel hits recorded, same server", f"{pixel:,.0f} req/s",
+             f"{pixel / bare:.0%} of the bare view; {recorded:,} opens recorded over {len(ids):,} messages")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--size", default="medium", choices=["tiny", "small", "medium", "large"])
@@ -137,6 +213,7 @@ def main() -> None:
     rows.append(("API GET /contacts?q=smith", f"{ms:.1f} ms", f"median of {args.repeat}"))
 
     rows += _bench_sending(account, args.emails)
+    rows += _bench_http(workdir)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak memory (this process)", f"{peak_mb:.0f} MB", ""))

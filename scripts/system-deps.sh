@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs, only when missing: PostgreSQL (server binaries) and Chromium.
+# Install the Debian packages the tests and the bench need, only when missing: PostgreSQL (server binaries),
+# Chromium, wrk.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v wrk >/dev/null || need+=(wrk)  # HTTP load for bench/ (make bench)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
