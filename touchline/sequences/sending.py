@@ -34,6 +34,7 @@ from django_scopes import scope, scopes_disabled
 from touchline.sequences import services
 from touchline.sequences.models import (
     BounceType,
+    EngagementEvent,
     Enrollment,
     EnrollmentStatus,
     EventKind,
@@ -112,20 +113,34 @@ class SmtpConnections:
 # Limits ----------------------------------------------------------------------------------------------------------
 
 
-def inbox_next_free_slot(inbox: Inbox, now: datetime) -> datetime | None:
-    """None when the inbox may send now, else when its per-minute or 24-hour limit frees a slot."""
-    # Claimed messages count: a tick claims its steps before it sends them.
-    recent = SentMessage.objects.filter(inbox=inbox, status__in=[MessageStatus.CLAIMED, MessageStatus.SENDING,
-                                                                 MessageStatus.SENT])
-    minute = list(recent.filter(claimed_at__gt=now - timedelta(minutes=1)).order_by("claimed_at")
-                  .values_list("claimed_at", flat=True)[: inbox.per_minute_limit])
-    if len(minute) >= inbox.per_minute_limit:
-        return minute[0] + timedelta(minutes=1)
-    day = recent.filter(claimed_at__gt=now - timedelta(hours=24))
-    if day.count() >= inbox.daily_limit:
-        oldest = day.order_by("claimed_at").values_list("claimed_at", flat=True)[0]
-        return oldest + timedelta(hours=24)
-    return None
+class InboxBudget:
+    """What each inbox has claimed in the last 24 hours, read once per tick and kept up to date as the tick
+    claims more, so checking the per-minute and daily limits costs no query per email."""
+
+    def __init__(self, now: datetime):
+        self.now, self.claimed = now, {}
+
+    def _times(self, inbox: Inbox) -> list[datetime]:
+        if inbox.pk not in self.claimed:
+            # Claimed messages count: a tick claims its steps before it sends them.
+            self.claimed[inbox.pk] = sorted(SentMessage.objects.filter(
+                inbox=inbox, claimed_at__gt=self.now - timedelta(hours=24),
+                status__in=[MessageStatus.CLAIMED, MessageStatus.SENDING, MessageStatus.SENT],
+            ).values_list("claimed_at", flat=True))
+        return self.claimed[inbox.pk]
+
+    def next_free_slot(self, inbox: Inbox) -> datetime | None:
+        """None when the inbox may send now, else when its per-minute or 24-hour limit frees a slot."""
+        times = self._times(inbox)
+        minute = [t for t in times if t > self.now - timedelta(minutes=1)]
+        if len(minute) >= inbox.per_minute_limit:
+            return minute[-inbox.per_minute_limit] + timedelta(minutes=1)
+        if len(times) >= inbox.daily_limit:
+            return times[-inbox.daily_limit] + timedelta(hours=24)
+        return None
+
+    def take(self, inbox: Inbox) -> None:
+        self._times(inbox).append(self.now)
 
 
 # Steps -----------------------------------------------------------------------------------------------------------
@@ -147,49 +162,61 @@ def _values(enrollment: Enrollment) -> dict:
                         sender_user=enrollment.inbox.user, inbox=enrollment.inbox)
 
 
-def step_run(*, enrollment_id: int, now: datetime | None = None) -> SentMessage | Task | None:
-    """Run the enrollment's current step if it is due: claim an email (then send it) or create a task."""
+def steps_run(*, enrollment_ids: list[int], now: datetime | None = None,
+              budget: InboxBudget | None = None) -> list[SentMessage | Task | None]:
+    """Run the current step of each enrollment that is due: claim its email or create its task. One query
+    loads them all; each claim is its own conditional UPDATE and insert, so a race is lost per enrollment."""
     now = now or timezone.now()
-    with transaction.atomic():
-        enrollment = (Enrollment.objects.select_related("sequence", "current_step__template", "inbox__user",
-                                                        "contact__company").get(pk=enrollment_id))
-        if enrollment.status == EnrollmentStatus.SCHEDULED and enrollment.next_due_at <= now:
-            Enrollment.objects.filter(pk=enrollment.pk, status=EnrollmentStatus.SCHEDULED).update(
-                status=EnrollmentStatus.ACTIVE)
-            enrollment.status = EnrollmentStatus.ACTIVE
-        if enrollment.status != EnrollmentStatus.ACTIVE or enrollment.next_due_at is None \
-                or enrollment.next_due_at > now:
-            return None
-        step, sequence = enrollment.current_step, enrollment.sequence
-        if step.step_type != StepType.AUTOMATED_EMAIL:
-            return _task_create(enrollment, step, now)
-        window = {"window_start": sequence.send_window_start, "window_end": sequence.send_window_end,
-                  "time_zone": enrollment.inbox.time_zone}
-        if not in_window(now, **window):
-            _postpone(enrollment, send_time(due_at=now, business_days_only=sequence.business_days_only,
-                                            first_step=step.position == 1, **window))
-            return None
-        if (free_at := inbox_next_free_slot(enrollment.inbox, now)) is not None:
-            _postpone(enrollment, free_at)
-            return None
-        try:
-            rendered = render_email(subject=step.template.subject, body=step.template.body,
-                                    values=_values(enrollment))
-        except RenderError as error:
-            services.enrollment_end(enrollment=enrollment, status=EnrollmentStatus.ERROR, at=now,
-                                    detail=f"not sent: {error}", step=step)
-            return None
-        if not _take(enrollment):
-            return None
-        try:
-            with transaction.atomic():
-                message = SentMessage.objects.create(
-                    account=enrollment.account, enrollment=enrollment, step=step, template=step.template,
-                    inbox=enrollment.inbox, message_id=message_id_for(enrollment.inbox.from_email),
-                    in_reply_to=enrollment.thread_message_id if sequence.thread_follow_ups else "",
-                    to_email=enrollment.contact.email, subject=rendered.subject, claimed_at=now)
-        except IntegrityError:  # this step's email already exists: never a second one
-            return None
+    budget = budget or InboxBudget(now)
+    loaded = Enrollment.objects.select_related("sequence", "current_step__template", "inbox__user",
+                                               "contact__company").in_bulk(enrollment_ids)
+    return [_step_run(loaded[pk], now, budget) if pk in loaded else None for pk in enrollment_ids]
+
+
+def step_run(*, enrollment_id: int, now: datetime | None = None) -> SentMessage | Task | None:
+    """Run one enrollment's current step if it is due (see steps_run)."""
+    return steps_run(enrollment_ids=[enrollment_id], now=now)[0]
+
+
+@transaction.atomic
+def _step_run(enrollment: Enrollment, now: datetime, budget: InboxBudget) -> SentMessage | Task | None:
+    if enrollment.status == EnrollmentStatus.SCHEDULED and enrollment.next_due_at <= now:
+        Enrollment.objects.filter(pk=enrollment.pk, status=EnrollmentStatus.SCHEDULED).update(
+            status=EnrollmentStatus.ACTIVE)
+        enrollment.status = EnrollmentStatus.ACTIVE
+    if enrollment.status != EnrollmentStatus.ACTIVE or enrollment.next_due_at is None \
+            or enrollment.next_due_at > now:
+        return None
+    step, sequence = enrollment.current_step, enrollment.sequence
+    if step.step_type != StepType.AUTOMATED_EMAIL:
+        return _task_create(enrollment, step, now)
+    window = {"window_start": sequence.send_window_start, "window_end": sequence.send_window_end,
+              "time_zone": enrollment.inbox.time_zone}
+    if not in_window(now, **window):
+        _postpone(enrollment, send_time(due_at=now, business_days_only=sequence.business_days_only,
+                                        first_step=step.position == 1, **window))
+        return None
+    if (free_at := budget.next_free_slot(enrollment.inbox)) is not None:
+        _postpone(enrollment, free_at)
+        return None
+    try:
+        rendered = render_email(subject=step.template.subject, body=step.template.body, values=_values(enrollment))
+    except RenderError as error:
+        services.enrollment_end(enrollment=enrollment, status=EnrollmentStatus.ERROR, at=now,
+                                detail=f"not sent: {error}", step=step)
+        return None
+    if not _take(enrollment):
+        return None
+    try:
+        with transaction.atomic():
+            message = SentMessage.objects.create(
+                account_id=enrollment.account_id, enrollment=enrollment, step=step, template=step.template,
+                inbox=enrollment.inbox, message_id=message_id_for(enrollment.inbox.from_email),
+                in_reply_to=enrollment.thread_message_id if sequence.thread_follow_ups else "",
+                to_email=enrollment.contact.email, subject=rendered.subject, claimed_at=now)
+    except IntegrityError:  # this step's email already exists: never a second one
+        return None
+    budget.take(enrollment.inbox)
     return message
 
 
@@ -199,33 +226,51 @@ def _task_create(enrollment: Enrollment, step: Step, now: datetime) -> Task | No
     title = step.task_title or f"{step.get_step_type_display()}: {enrollment.contact}"
     task, _ = Task.objects.get_or_create(
         enrollment=enrollment, step=step,
-        defaults={"account": enrollment.account, "assignee": enrollment.enrolled_by, "step_type": step.step_type,
-                  "title": title, "notes": step.task_notes, "due_at": now})
+        defaults={"account_id": enrollment.account_id, "assignee": enrollment.enrolled_by,
+                  "step_type": step.step_type, "title": title, "notes": step.task_notes, "due_at": now})
     return task
 
 
-def _advance(enrollment: Enrollment, ran_at: datetime) -> None:
-    """Move to the step after the current one (or finish), due per the timing rules."""
-    enrollment = Enrollment.objects.select_related("current_step", "inbox", "sequence", "contact").get(
-        pk=enrollment.pk)
-    following = Step.objects.filter(sequence_id=enrollment.sequence_id,
-                                    position__gt=enrollment.current_step.position).order_by("position").first()
-    if following is None:
-        Enrollment.objects.filter(pk=enrollment.pk).update(last_step_completed_at=ran_at)
+def _advance_many(ran: list[tuple[int, datetime, str]]) -> None:
+    """Move each enrollment (id, when its step ran, the Message-ID it sent or "") to its next step, due per
+    the timing rules, or finish it. Three queries for the lot, plus two per finished enrollment."""
+    enrollments = Enrollment.objects.select_related("current_step", "inbox", "sequence", "contact").in_bulk(
+        [pk for pk, _, _ in ran])
+    steps: dict[int, list[Step]] = {}
+    for step in Step.objects.filter(sequence_id__in={e.sequence_id for e in enrollments.values()}).order_by(
+            "position"):
+        steps.setdefault(step.sequence_id, []).append(step)
+    changed, finished = [], []
+    for pk, ran_at, message_id in ran:
+        enrollment = enrollments[pk]
+        if message_id and not enrollment.thread_message_id:
+            enrollment.thread_message_id = message_id
+        following = next((s for s in steps[enrollment.sequence_id] if s.position > enrollment.current_step.position),
+                         None)
+        if enrollment.status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED):
+            enrollment.last_step_completed_at = ran_at
+            if following is None:
+                finished.append((enrollment, ran_at))
+            else:
+                due = step_due_at(previous_run_at=ran_at, delay_days=following.delay_days,
+                                  enrolled_at=enrollment.enrolled_at, time_zone=enrollment.inbox.time_zone,
+                                  business_days_only=enrollment.sequence.business_days_only, now=ran_at)
+                enrollment.current_step = following
+                if enrollment.status == EnrollmentStatus.PAUSED:
+                    enrollment.remaining_delay = due - ran_at  # resumes with this delay left
+                else:
+                    enrollment.next_due_at = due
+        # else: ended meanwhile (a reply arrived during the send); only the thread id is kept
+        changed.append(enrollment)
+    Enrollment.objects.bulk_update(changed, ["thread_message_id", "last_step_completed_at", "current_step",
+                                             "next_due_at", "remaining_delay"])
+    for enrollment, ran_at in finished:
         services.enrollment_end(enrollment=enrollment, status=EnrollmentStatus.FINISHED, at=ran_at,
                                 detail="all steps done")
-        return
-    due = step_due_at(previous_run_at=ran_at, delay_days=following.delay_days, enrolled_at=enrollment.enrolled_at,
-                      time_zone=enrollment.inbox.time_zone, business_days_only=enrollment.sequence.business_days_only,
-                      now=ran_at)
-    changes = {"current_step": following, "last_step_completed_at": ran_at}
-    if enrollment.status == EnrollmentStatus.PAUSED:
-        changes["remaining_delay"] = due - ran_at  # resumes with this delay left
-    elif enrollment.status == EnrollmentStatus.ACTIVE:
-        changes["next_due_at"] = due
-    else:
-        return  # ended meanwhile (a reply arrived during the send)
-    Enrollment.objects.filter(pk=enrollment.pk).update(**changes)
+
+
+def _advance(enrollment: Enrollment, ran_at: datetime) -> None:
+    _advance_many([(enrollment.pk, ran_at, "")])
 
 
 @transaction.atomic
@@ -247,16 +292,44 @@ def task_finish(*, task: Task, skipped: bool = False, by=None, now: datetime | N
 
 # Sending ---------------------------------------------------------------------------------------------------------
 
+SENT_BATCH = 50  # emails whose bookkeeping is written together; an interrupted batch is at most this many
+
+
+def messages_send(*, message_ids: list[int], connections: SmtpConnections,
+                  now: datetime | None = None) -> list[str]:
+    """Hand claimed messages to their SMTP servers, one by one (each moved to `sending` first); the sent ones
+    are marked, logged and their enrollments advanced in batches. Returns each message's new status ("" when
+    another worker had it or it was not due)."""
+    now = now or timezone.now()
+    loaded = SentMessage.objects.select_related(
+        "enrollment__contact__company", "enrollment__inbox__user", "enrollment__sequence", "template",
+        "inbox").in_bulk(message_ids)
+    threads = dict(SentMessage.objects.filter(
+        message_id__in={m.in_reply_to for m in loaded.values() if m.in_reply_to}).values_list("message_id",
+                                                                                                "subject"))
+    statuses, sent = [], []
+    for pk in message_ids:
+        status = _send_one(loaded[pk], connections, now, threads) if pk in loaded else ""
+        statuses.append(status)
+        if status == MessageStatus.SENT:
+            sent.append(loaded[pk])
+            if len(sent) == SENT_BATCH:
+                _sent_record(sent, now)
+                sent = []
+    if sent:
+        _sent_record(sent, now)
+    return statuses
+
 
 def message_send(*, message_id: int, connections: SmtpConnections, now: datetime | None = None) -> str:
-    """Hand a claimed message to its SMTP server; returns the message's new status."""
-    now = now or timezone.now()
+    return messages_send(message_ids=[message_id], connections=connections, now=now)[0]
+
+
+def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime, threads: dict[str, str]) -> str:
     due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
-    if SentMessage.objects.filter(due, pk=message_id, status=MessageStatus.CLAIMED).update(
+    if SentMessage.objects.filter(due, pk=message.pk, status=MessageStatus.CLAIMED).update(
             status=MessageStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now) != 1:
         return ""  # another worker has it, or it is not due
-    message = SentMessage.objects.select_related("enrollment__contact__company", "enrollment__inbox__user",
-                                                 "enrollment__sequence", "template", "inbox").get(pk=message_id)
     enrollment = message.enrollment
     if not enrollment.is_running:
         SentMessage.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED,
@@ -267,42 +340,44 @@ def message_send(*, message_id: int, connections: SmtpConnections, now: datetime
                                 values=_values(enrollment))
     except RenderError as error:
         return _give_up(message, f"not sent: {error}", now)
-    thread_subject = ""
-    if message.in_reply_to:
-        thread_subject = SentMessage.objects.filter(message_id=message.in_reply_to).values_list(
-            "subject", flat=True).first() or ""
     mime = build_mime(message_pk=message.pk, message_id=message.message_id, rendered=rendered,
                       from_name=message.inbox.from_name, from_email=message.inbox.from_email,
                       to_email=message.to_email, reply_to=message.inbox.reply_to, in_reply_to=message.in_reply_to,
-                      thread_subject=thread_subject)
+                      thread_subject=threads.get(message.in_reply_to, ""))
     server = smtp_server_of(message.inbox)
     try:
         connections.get(server).send_message(mime)
     except smtplib.SMTPRecipientsRefused as refused:
         code, reason = next(iter(refused.recipients.values()))
+        answer = f"{code} {reason.decode(errors='replace')}"
         if 500 <= code < 600:
-            SentMessage.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED,
-                                                             error=f"{code} {reason.decode(errors='replace')}")
+            SentMessage.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=answer)
             services.contact_bounced(contact=enrollment.contact, bounce_type=BounceType.HARD, at=now,
-                                     message=message, detail=f"refused at send: {code} "
-                                                             f"{reason.decode(errors='replace')}")
+                                     message=message, detail=f"refused at send: {answer}")
             return MessageStatus.FAILED
-        return _retry(message, f"{code} {reason.decode(errors='replace')}", now)
+        return _retry(message, answer, now)
     except OSError as error:  # every SMTPException, refused connections and timeouts
         connections.drop(server)
         permanent = isinstance(error, smtplib.SMTPResponseException) and 500 <= error.smtp_code < 600
         reason = _smtp_reason(error)
         return _give_up(message, reason, now) if permanent else _retry(message, reason, now)
-    with transaction.atomic():
-        SentMessage.objects.filter(pk=message.pk).update(status=MessageStatus.SENT, sent_at=now, error="")
-        message.status, message.sent_at = MessageStatus.SENT, now
-        services.event_record(contact=enrollment.contact, kind=EventKind.SENT, enrollment=enrollment,
-                              message=message, occurred_at=now)
-        if not enrollment.thread_message_id:
-            Enrollment.objects.filter(pk=enrollment.pk, thread_message_id="").update(
-                thread_message_id=message.message_id)
-        _advance(enrollment, now)
     return MessageStatus.SENT
+
+
+@transaction.atomic
+def _sent_record(messages: list[SentMessage], now: datetime) -> None:
+    """Mark handed-over messages sent, log a `sent` event each, and move their enrollments on."""
+    SentMessage.objects.filter(pk__in=[m.pk for m in messages]).update(status=MessageStatus.SENT, sent_at=now,
+                                                                       error="")
+    events = []
+    for message in messages:
+        message.status, message.sent_at = MessageStatus.SENT, now
+        enrollment = message.enrollment
+        events.append(EngagementEvent(account_id=message.account_id, kind=EventKind.SENT, occurred_at=now,
+                                      contact_id=enrollment.contact_id, enrollment=enrollment,
+                                      sequence_id=enrollment.sequence_id, step_id=message.step_id, message=message))
+    EngagementEvent.objects.bulk_create(events)
+    _advance_many([(m.enrollment_id, now, m.message_id) for m in messages])
 
 
 def _smtp_reason(error: Exception) -> str:
@@ -343,6 +418,13 @@ class TickResult:
     interrupted: int = 0
 
 
+def _by_account(rows: list[tuple[int, int]]) -> dict[int, list[int]]:
+    grouped: dict[int, list[int]] = {}
+    for pk, account_id in rows:
+        grouped.setdefault(account_id, []).append(pk)
+    return grouped
+
+
 def sequences_tick(*, now: datetime | None = None, limit: int = 500) -> TickResult:
     """One pass of the engine over every account: recover interrupted sends, run due steps, send claimed
     emails. Safe to run in several workers at once."""
@@ -354,7 +436,6 @@ def sequences_tick(*, now: datetime | None = None, limit: int = 500) -> TickResu
         due = list(Enrollment.all_accounts.filter(
             status__in=[EnrollmentStatus.ACTIVE, EnrollmentStatus.SCHEDULED], next_due_at__lte=now)
             .order_by("next_due_at").values_list("pk", "account_id")[:limit])
-        pending_sql = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
         accounts = {a.pk: a for a in _accounts({a for _, a in stale} | {a for _, a in due})}
     for message_pk, account_id in stale:
         with scope(account=accounts[account_id]):
@@ -366,23 +447,25 @@ def sequences_tick(*, now: datetime | None = None, limit: int = 500) -> TickResu
                                         message=message, detail="the send was interrupted; not resent to avoid "
                                                                 "a duplicate — it may have been delivered")
                 result.interrupted += 1
-    for enrollment_pk, account_id in due:
+    budget = InboxBudget(now)
+    for account_id, enrollment_ids in _by_account(due).items():
         with scope(account=accounts[account_id]):
-            outcome = step_run(enrollment_id=enrollment_pk, now=now)
-            result.steps_run += outcome is not None
-            result.tasks += isinstance(outcome, Task)
+            for outcome in steps_run(enrollment_ids=enrollment_ids, now=now, budget=budget):
+                result.steps_run += outcome is not None
+                result.tasks += isinstance(outcome, Task)
     with scopes_disabled():
-        pending = list(SentMessage.all_accounts.filter(pending_sql, status=MessageStatus.CLAIMED)
+        pending = list(SentMessage.all_accounts.filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now),
+                                                       status=MessageStatus.CLAIMED)
                        .order_by("claimed_at").values_list("pk", "account_id")[:limit])
         accounts |= {a.pk: a for a in _accounts({a for _, a in pending} - accounts.keys())}
     connections = SmtpConnections()
     try:
-        for message_pk, account_id in pending:
+        for account_id, message_ids in _by_account(pending).items():
             with scope(account=accounts[account_id]):
-                status = message_send(message_id=message_pk, connections=connections, now=now)
-            result.sent += status == MessageStatus.SENT
-            result.retrying += status == MessageStatus.CLAIMED
-            result.failed += status == MessageStatus.FAILED
+                for status in messages_send(message_ids=message_ids, connections=connections, now=now):
+                    result.sent += status == MessageStatus.SENT
+                    result.retrying += status == MessageStatus.CLAIMED
+                    result.failed += status == MessageStatus.FAILED
     finally:
         connections.close()
     return result
