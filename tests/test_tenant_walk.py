@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from django_scopes import scope
 
 from touchline.api.tokens import api_token_create
@@ -42,12 +44,36 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     # The public email links (/t/) take a signed token, not an id: no session can reach B's messages through
     # them, and a token that does not verify must be refused (touchline/sequences/tests/test_tracking.py).
     "token": lambda b: "not-a-valid-token",
+    # Booking pages are public by design (see PUBLIC_BY_DESIGN): B's page, with a meeting whose title and contact
+    # carry the marker, so the walk checks the page shows free times only, never a meeting or a contact.
+    "slug": lambda b: _b_booking_page_slug(b),
+    # The scheduler webhook of account B: without B's signature it must refuse (403), whoever is logged in.
+    "account_id": lambda b: b["account"].pk,
+}
+# Routes that show account B's object to anyone on purpose, and why. The walk still requests them as A's user
+# and anonymously and checks they show none of B's data; it does not expect a refusal.
+PUBLIC_BY_DESIGN = {
+    "meet/<slug:slug>/": "a booking page is a host's public link: anyone may see its free times and book one",
 }
 # Routes that answer every request alike, with nothing of any account in it: the open pixel answers the same
 # 1x1 GIF to any token, valid or not, so mail clients never show a broken image; it records nothing for a bad one.
 SAME_ANSWER_FOR_ANY_TOKEN = {"t/o/<str:token>.gif"}
 # Keywords that name a shared definition, not an account's object: the page must answer, with A's data only.
 SHARED_KWARGS = {"report_key"}
+
+
+def _b_booking_page_slug(b: dict) -> str:
+    from touchline.sequences.booking import booking_page_for
+    from touchline.sequences.models import MeetingSource
+    from touchline.sequences.services import meeting_record
+
+    with scope(account=b["account"]):
+        page = booking_page_for(b["user"], b["account"])
+        starts_at = timezone.now() + timedelta(days=1)
+        meeting_record(contact=b["contact"], starts_at=starts_at, ends_at=starts_at + timedelta(hours=1),
+                       source=MeetingSource.LOGGED, host=b["user"], title=f"{B_MARKER} meeting",
+                       external_id="walk-b-meeting")
+    return page.slug
 
 
 def _routes(resolver: URLResolver | None = None, prefix: str = ""):
@@ -124,7 +150,7 @@ def test_every_url_refuses_account_b_objects_to_a_user_of_account_a(client):
             assert B_MARKER not in body, f"{method.upper()} {path} shows account B's data"
             statuses[method] = response.status_code
             checked.append((method, path))
-        if names - SHARED_KWARGS:
+        if names - SHARED_KWARGS and route not in PUBLIC_BY_DESIGN:
             # A method the URL does not take may answer 405; every other must refuse, and one must exist.
             assert set(statuses.values()) <= {403, 404, 405}, f"{path} -> {statuses}"
             assert set(statuses.values()) & {403, 404}, f"{path} -> {statuses}"
@@ -143,7 +169,9 @@ def test_every_url_without_login_redirects_to_login_or_refuses(client):
             continue
         response = client.get(path)
         assert B_MARKER not in response.content.decode(errors="replace"), f"GET {path} leaks to anonymous"
-        if path.startswith("/api/"):
+        if route in PUBLIC_BY_DESIGN:
+            assert response.status_code == 200, f"GET {path} -> {response.status_code}"
+        elif path.startswith("/api/"):
             assert response.status_code in {401, 403, 404, 405}, f"GET {path} -> {response.status_code}"
         else:
             assert response.status_code in {302, 404, 405}, f"GET {path} -> {response.status_code}"

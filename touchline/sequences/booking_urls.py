@@ -1,6 +1,13 @@
-"""Public booking pages (`/meet/<slug>/`) and the signed scheduler webhook."""
+"""Public booking pages (`/meet/<slug>/`), the signed scheduler webhook and the logged-in shortcut to one's own
+booking page (`/meet/`). See docs/meetings.md."""
 
-from django.urls import path  # noqa: F401 (routes are added by the meetings work)
+from django.urls import path
+
+from touchline.sequences import booking_views
 
 app_name = "booking"
-urlpatterns: list = []
+urlpatterns = [
+    path("", booking_views.my_booking_page, name="mine"),
+    path("webhook/<int:account_id>/", booking_views.webhook, name="webhook"),
+    path("<slug:slug>/", booking_views.booking_page, name="page"),
+]
