@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -99,6 +100,15 @@ class ReportResult:
             "chart": self.chart,
             "notes": list(self.notes),
         }
+
+    @property
+    def query_string(self) -> str:
+        """The parameters that give this result again, for links (CSV, drill-downs)."""
+        return urlencode({k: v for k, v in self.params.items() if v != ""})
+
+    @property
+    def data_id(self) -> str:
+        return f"data-{self.report}"
 
     def to_csv(self) -> str:
         out = io.StringIO()

@@ -79,3 +79,9 @@ def contact_rollup_sql(flags: QuerySet[Enrollment], group_by: tuple[str, ...] = 
            f"AS no_response FROM ({inner}) enrollment_flags GROUP BY {keys}")
     return sql, list(params)
 
+
+
+def enrollments_at_step(f: EngagementFilter, *, step_id: int, status: str) -> QuerySet[Enrollment]:
+    """The enrollments behind one segment of "Enrollment status by step": current step and status."""
+    return (enrollments_selected(f).filter(current_step_id=step_id, status=status)
+            .select_related("contact", "company_at_enrollment", "sequence").order_by("-enrolled_at"))

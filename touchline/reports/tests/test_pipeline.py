@@ -70,7 +70,7 @@ def test_report_page_renders_chart_data_table_and_csv(logged_in_client, account)
     page = logged_in_client.get("/reports/deals_by_stage/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert 'id="report-data"' in html and "1,234.50" in html
+    assert 'id="data-deals_by_stage"' in html and "1,234.50" in html
     csv = logged_in_client.get("/reports/deals_by_stage/", {"format": "csv"})
     assert csv["Content-Type"].startswith("text/csv")
     lines = csv.content.decode().splitlines()
