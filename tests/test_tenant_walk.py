@@ -49,6 +49,9 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "slug": lambda b: _b_booking_page_slug(b),
     # The scheduler webhook of account B: without B's signature it must refuse (403), whoever is logged in.
     "account_id": lambda b: b["account"].pk,
+    "sequence_id": lambda b: _b_sequence(b)["sequence"].pk,
+    "step_id": lambda b: _b_sequence(b)["step"].pk,
+    "status": lambda b: "active",  # an enrollment status: a shared value, the rows must still be A's
 }
 # Routes that show account B's object to anyone on purpose, and why. The walk still requests them as A's user
 # and anonymously and checks they show none of B's data; it does not expect a refusal.
@@ -59,7 +62,24 @@ PUBLIC_BY_DESIGN = {
 # 1x1 GIF to any token, valid or not, so mail clients never show a broken image; it records nothing for a bad one.
 SAME_ANSWER_FOR_ANY_TOKEN = {"t/o/<str:token>.gif"}
 # Keywords that name a shared definition, not an account's object: the page must answer, with A's data only.
-SHARED_KWARGS = {"report_key"}
+SHARED_KWARGS = {"report_key", "status"}
+
+
+def _b_sequence(b: dict) -> dict:
+    """Account B's sequence (its name carries the marker), one step, and B's contact enrolled in it; made once."""
+    if "sequence" not in b:
+        from touchline.sequences.models import Inbox, Sequence, Step, StepType
+        from touchline.sequences.services import enrollments_create
+
+        with scope(account=b["account"]):
+            sequence = Sequence.objects.create(account=b["account"], name=f"{B_MARKER} sequence")
+            step = Step.objects.create(account=b["account"], sequence=sequence, position=1, step_type=StepType.CALL,
+                                       task_title=f"{B_MARKER} call")
+            inbox = Inbox.objects.create(account=b["account"], user=b["user"], from_name="B",
+                                         from_email=b["user"].email)
+            enrollments_create(sequence=sequence, contacts=[b["contact"]], inbox=inbox, enrolled_by=b["user"])
+        b |= {"sequence": sequence, "step": step, "inbox": inbox}
+    return b
 
 
 def _b_booking_page_slug(b: dict) -> str:
