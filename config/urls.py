@@ -14,6 +14,7 @@ urlpatterns = [
     path("reports/", include("touchline.reports.urls")),
     path("t/", include("touchline.sequences.public_urls")),
     path("meet/", include("touchline.sequences.booking_urls")),
+    path("outbox/", include("touchline.sequences.outbox_urls")),
     path("", include("touchline.sequences.urls")),
     path("settings/api-tokens/", include("touchline.api.urls")),
 ]

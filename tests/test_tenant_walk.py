@@ -52,6 +52,8 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "sequence_id": lambda b: _b_sequence(b)["sequence"].pk,
     "step_id": lambda b: _b_sequence(b)["step"].pk,
     "status": lambda b: "active",  # an enrollment status: a shared value, the rows must still be A's
+    # A file of the local outbox; whether B's own file is refused to A is tested in sequences/tests/test_outbox.py.
+    "name": lambda b: "0-not-in-this-outbox.eml",
 }
 # Routes that show account B's object to anyone on purpose, and why. The walk still requests them as A's user
 # and anonymously and checks they show none of B's data; it does not expect a refusal.
