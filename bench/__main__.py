@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from time import perf_counter as clock
 
 
 def _setup(workdir: str) -> None:
@@ -87,6 +88,88 @@ def _bench_sending(account, emails: int) -> list[tuple[str, str, str]]:
         sink.stop()
     return [("sequence emails rendered + sent to a local SMTP sink (one worker)",
              f"{result.sent / (ms / 1000):,.0f} emails/s", f"{result.sent:,} emails in {ms / 1000:.1f} s")]
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def _bench_sequence_reports(account, enrollments: int, repeat: int) -> list[tuple[str, str, str]]:
+    """Sequence reports over a synthetic history made by bulk inserts (the engine would take hours for this
+    volume): `enrollments` enrollments over 20 sequences, about five engagement events each."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_scopes import scope
+
+    from touchline.crm.models import Contact
+    from touchline.reports.pipeline import report_run
+    from touchline.sequences.models import (
+        EngagementEvent,
+        Enrollment,
+        EnrollmentStatus,
+        Inbox,
+        Sequence,
+        Step,
+        StepType,
+    )
+
+    rng = random.Random(7)
+    now = timezone.now()
+    statuses = [s for s in EnrollmentStatus.values if s != EnrollmentStatus.SCHEDULED]
+    with scope(account=account):
+        user = account.memberships.first().user
+        inbox = Inbox.objects.filter(account=account).first() or Inbox.objects.create(
+            account=account, user=user, from_name="Bench", from_email="bench-reports@northwind.example")
+        sequences = [Sequence.objects.create(account=account, name=f"Bench reports {i}") for i in range(20)]
+        steps = {s.pk: [Step.objects.create(account=account, sequence=s, position=p, step_type=StepType.AUTOMATED_EMAIL)
+                        for p in (1, 2, 3)] for s in sequences}
+        contact_ids = list(Contact.objects.filter(account=account).values_list("pk", flat=True))
+        start = clock()
+        batch = []
+        for i in range(enrollments):
+            sequence, lap = sequences[i % len(sequences)], i // len(sequences)
+            # One running enrollment per contact and sequence (the model's rule): re-enrollments have ended.
+            status = rng.choice(statuses) if lap < len(contact_ids) else EnrollmentStatus.FINISHED
+            batch.append(Enrollment(account=account, sequence=sequence, contact_id=contact_ids[lap % len(contact_ids)],
+                                    enrolled_by=user, inbox=inbox, current_step=rng.choice(steps[sequence.pk]),
+                                    status=status, enrolled_at=now - timedelta(days=rng.uniform(0, 365))))
+            if len(batch) == 5000:
+                Enrollment.objects.bulk_create(batch)
+                batch = []
+        Enrollment.objects.bulk_create(batch)
+        kinds = ["sent", "sent", "open", "open", "click", "reply", "meeting_booked"]
+        events = []
+        for pk, contact_id, sequence_id in Enrollment.objects.filter(
+                sequence__in=sequences).values_list("pk", "contact_id", "sequence_id").iterator():
+            for kind in rng.sample(kinds, k=rng.randint(2, 7)):
+                events.append(EngagementEvent(account=account, kind=kind, contact_id=contact_id, enrollment_id=pk,
+                                              sequence_id=sequence_id, occurred_at=now,
+                                              is_machine=kind == "open" and rng.random() < 0.3))
+            if len(events) >= 20000:
+                EngagementEvent.objects.bulk_create(events)
+                events = []
+        EngagementEvent.objects.bulk_create(events)
+        n_events = EngagementEvent.objects.filter(sequence__in=sequences).count()
+        rows = [(f"synthetic history: {enrollments:,} enrollments, {n_events:,} events", f"{clock() - start:.0f} s",
+                 "bulk inserts")]
+        one = str(sequences[0].pk)
+        cases = [("sequence_summary", {}), ("sequence_summary", {"sequence": one}), ("sequence_performance", {}),
+                 ("email_performance", {}), ("enrollment_status_by_step", {"sequence": one}),
+                 ("sequence_enrollments_by_month", {}), ("highly_engaged_contacts", {}),
+                 ("sequence_sender_score", {})]
+        for key, params in cases:
+            samples = []
+            for _ in range(repeat + 1):  # the first run warms the caches and is not counted
+                t0 = clock()
+                report_run(key, account=account, data=params)
+                samples.append((clock() - t0) * 1000)
+            p50, p95 = _percentiles(samples[1:])
+            label = f"report {key}" + (" (one sequence)" if params else "")
+            rows.append((label, f"p50 {p50:,.0f} ms", f"p95 {p95:,.0f} ms over {repeat} warm runs"))
+    return rows
 
 
 WRK_SECONDS = 5
@@ -170,6 +253,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per latency figure (median shown)")
     parser.add_argument("--import-rows", type=int, default=20_000)
     parser.add_argument("--emails", type=int, default=2_000, help="emails the sending benchmark sends")
+    parser.add_argument("--report-enrollments", type=int, default=100_000,
+                        help="synthetic enrollments for the sequence report timings (0 to skip)")
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="touchline-bench-")
@@ -213,6 +298,8 @@ def main() -> None:
     rows.append(("API GET /contacts?q=smith", f"{ms:.1f} ms", f"median of {args.repeat}"))
 
     rows += _bench_sending(account, args.emails)
+    if args.report_enrollments:
+        rows += _bench_sequence_reports(account, args.report_enrollments, args.repeat)
     rows += _bench_http(workdir)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
