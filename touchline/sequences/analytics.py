@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast
 
 from touchline.core.timeframes import Timeframe
@@ -48,11 +48,18 @@ def enrollments_selected(f: EngagementFilter) -> QuerySet[Enrollment]:
     return qs
 
 
-def _has(kind: str, f: EngagementFilter, link: str = "enrollment") -> Exists:
+def event_exists(kind: str, f: EngagementFilter, link: str = "enrollment") -> Exists:
+    """EXISTS an event of `kind` for the outer row (`link` is the event's column pointing at it: enrollment or
+    message); opens and clicks count only human ones unless the filter includes machine events."""
     events = EngagementEvent.objects.filter(**{link: OuterRef("pk")}, kind=kind)
     if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
         events = events.filter(is_machine=False)
     return Exists(events)
+
+
+def count_having(kind: str, f: EngagementFilter, link: str = "enrollment") -> Sum:
+    """In a grouped query: how many rows of the group have an event of `kind` (see event_exists)."""
+    return Sum(Case(When(event_exists(kind, f, link), then=Value(1)), default=Value(0), output_field=IntegerField()))
 
 
 def _flag(condition) -> Cast:
@@ -62,8 +69,8 @@ def _flag(condition) -> Cast:
 def enrollment_flags(f: EngagementFilter) -> QuerySet[Enrollment]:
     """Selected enrollments with 0/1 columns opened, clicked, replied, met, ended."""
     return enrollments_selected(f).annotate(
-        opened=_flag(_has(EventKind.OPEN, f)), clicked=_flag(_has(EventKind.CLICK, f)),
-        replied=_flag(_has(EventKind.REPLY, f)), met=_flag(_has(EventKind.MEETING_BOOKED, f)),
+        opened=_flag(event_exists(EventKind.OPEN, f)), clicked=_flag(event_exists(EventKind.CLICK, f)),
+        replied=_flag(event_exists(EventKind.REPLY, f)), met=_flag(event_exists(EventKind.MEETING_BOOKED, f)),
         running=Case(When(status__in=RUNNING_STATUSES, then=Value(1)), default=Value(0), output_field=IntegerField()))
 
 

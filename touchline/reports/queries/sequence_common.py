@@ -5,6 +5,7 @@ plan rule that hides click metrics on the starter plan (SPEC §5)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, TimeframeError, timeframe_resolve
 from touchline.crm.models import Company
 from touchline.reports.metrics import CLICK_METRICS
-from touchline.reports.pipeline import Param, ReportParamError
+from touchline.reports.pipeline import Param, Report, ReportParamError
 from touchline.sequences.analytics import EngagementFilter
 from touchline.sequences.models import Sequence
 
@@ -90,6 +91,23 @@ def engagement_filter_parse(account: Account, data: Mapping[str, str], *, now: d
     return EngagementFilter(account_id=account.pk, sequence_ids=(sequence_id,) if sequence_id else (),
                             company_id=company_id, enrolled_by_id=user_id, enrolled=enrolled,
                             include_machine=machine == "1"), echo
+
+
+@dataclass(frozen=True)
+class EngagementQuery:
+    account: Account
+    filter: EngagementFilter
+    echo: dict[str, str]  # the parameters as the API accepts them
+
+
+class SequenceReport(Report):
+    """A sequence report: the shared filter parameters, parsed into an EngagementQuery."""
+
+    params = FILTER_PARAMS
+
+    def parse(self, account: Account, data: Mapping[str, str], *, now: datetime) -> EngagementQuery:
+        engagement_filter, echo = engagement_filter_parse(account, data, now=now)
+        return EngagementQuery(account, engagement_filter, echo)
 
 
 def shows_clicks(account: Account) -> bool:

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Sum, Value, When
+from django.db.models import Count
 
 from touchline.reports.metrics import MESSAGE_COUNTS, MESSAGE_RATES, rate_value
 from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, register
-from touchline.reports.queries.sequence_common import FILTER_PARAMS, engagement_filter_parse, without_clicks
-from touchline.sequences.analytics import EngagementFilter, enrollments_selected
+from touchline.reports.queries.sequence_common import (
+    FILTER_PARAMS,
+    EngagementQuery,
+    SequenceReport,
+    engagement_filter_parse,
+    without_clicks,
+)
+from touchline.sequences.analytics import EngagementFilter, count_having, enrollments_selected
 from touchline.sequences.models import (
     EmailTemplate,
-    EngagementEvent,
     EnrollmentStatus,
     EventKind,
     MessageStatus,
@@ -29,13 +34,6 @@ from touchline.sequences.models import (
 
 COUNT_KEYS = tuple(m.key for m in MESSAGE_COUNTS)
 RATE_KEYS = tuple(m.key for m in MESSAGE_RATES)
-
-
-def _any(kind: str, f: EngagementFilter):
-    events = EngagementEvent.objects.filter(message=OuterRef("pk"), kind=kind)
-    if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
-        events = events.filter(is_machine=False)
-    return Sum(Case(When(Exists(events), then=Value(1)), default=Value(0), output_field=IntegerField()))
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,12 @@ class EmailPerformance(Report):
     def build(self, query: ContentQuery):
         messages = SentMessage.objects.filter(status=MessageStatus.SENT,
                                               enrollment__in=enrollments_selected(query.filter).values("pk"))
+        def having(kind: str):
+            return count_having(kind, query.filter, link="message")
+
         per_template = messages.values("template_id").order_by("template_id").annotate(
-            message_sends=Count("pk"), message_opens=_any(EventKind.OPEN, query.filter),
-            message_clicks=_any(EventKind.CLICK, query.filter), message_replies=_any(EventKind.REPLY, query.filter),
-            message_meetings=_any(EventKind.MEETING_BOOKED, query.filter))
+            message_sends=Count("pk"), message_opens=having(EventKind.OPEN), message_clicks=having(EventKind.CLICK),
+            message_replies=having(EventKind.REPLY), message_meetings=having(EventKind.MEETING_BOOKED))
         templates = EmailTemplate.objects.filter(account=query.account).values("id", "name", "subject")
         return {"per_template": per_template, "templates": templates}
 
@@ -91,38 +91,30 @@ class EmailPerformance(Report):
             chart={"type": "bar", "label": "template", "values": [k for k in shown if k != "message_sends"]})
 
 
-@dataclass(frozen=True)
-class StepQuery:
-    account: object
-    filter: EngagementFilter
-    echo: dict
-
-
 STATUS_ORDER = [s.value for s in EnrollmentStatus if s != EnrollmentStatus.SCHEDULED]
 
 
 @register
-class EnrollmentStatusByStep(Report):
+class EnrollmentStatusByStep(SequenceReport):
     key = "enrollment_status_by_step"
     title = "Enrollment status by step"
     description = ("Per step of a sequence: the enrollments whose current (last reached) step it is, by status — "
                    "a stacked bar; each segment lists its contacts on the sequence's Enrollments tab.")
-    params = FILTER_PARAMS
 
     def parse(self, account, data, *, now):
-        engagement_filter, echo = engagement_filter_parse(account, data, now=now)
-        if not engagement_filter.sequence_ids:
+        query = super().parse(account, data, now=now)
+        if not query.filter.sequence_ids:
             raise ReportParamError({"sequence": "Choose a sequence: steps belong to one sequence."})
-        return StepQuery(account, engagement_filter, echo)
+        return query
 
-    def build(self, query: StepQuery):
+    def build(self, query: EngagementQuery):
         counts = (enrollments_selected(query.filter).values("current_step_id", "status").order_by()
                   .annotate(enrollments=Count("pk")))
         steps = Step.objects.filter(sequence_id__in=query.filter.sequence_ids).order_by("position").values(
             "id", "position", "step_type")
         return {"counts": counts, "steps": steps}
 
-    def shape(self, query: StepQuery, fetched) -> ReportResult:
+    def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         by_step: dict[int, dict[str, int]] = {}
         for row in fetched["counts"]:
             by_step.setdefault(row["current_step_id"], {})[row["status"]] = row["enrollments"]

@@ -9,16 +9,13 @@ sums them. Rates divide by enrolled contacts and are "—" when nobody is enroll
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 
 from django.db.models import QuerySet
 
-from touchline.core.models import Account
 from touchline.reports.metrics import SEQUENCE_COUNTS, SEQUENCE_RATES, rate_value
-from touchline.reports.pipeline import Column, Report, ReportResult, Sql, register
-from touchline.reports.queries.sequence_common import FILTER_PARAMS, engagement_filter_parse, without_clicks
-from touchline.sequences.analytics import EngagementFilter, contact_rollup_sql, enrollment_flags
+from touchline.reports.pipeline import Column, ReportResult, Sql, register
+from touchline.reports.queries.sequence_common import EngagementQuery, SequenceReport, without_clicks
+from touchline.sequences.analytics import contact_rollup_sql, enrollment_flags
 from touchline.sequences.models import Sequence
 
 COUNT_KEYS = tuple(m.key for m in SEQUENCE_COUNTS)
@@ -26,33 +23,17 @@ RATE_KEYS = tuple(m.key for m in SEQUENCE_RATES)
 SUMS = ", ".join(f"COALESCE({m.sql}, 0) AS {m.key}" for m in SEQUENCE_COUNTS)
 
 
-@dataclass(frozen=True)
-class EngagementQuery:
-    account: Account
-    filter: EngagementFilter
-    echo: dict[str, str]
-
-
 def _with_rates(counts: Mapping[str, int]) -> dict:
     row = {key: int(counts.get(key) or 0) for key in COUNT_KEYS}
     return row | {m.key: rate_value(m, row) for m in SEQUENCE_RATES}
 
 
-def _parse(account: Account, data: Mapping[str, str], now: datetime) -> EngagementQuery:
-    engagement_filter, echo = engagement_filter_parse(account, data, now=now)
-    return EngagementQuery(account, engagement_filter, echo)
-
-
 @register
-class SequenceSummary(Report):
+class SequenceSummary(SequenceReport):
     key = "sequence_summary"
     title = "Sequence summary"
     description = ("Enrolled contacts and their open, click, reply, meeting and no-response rates, for one sequence "
                    "(the Performance tab) or across sequences (Analyze: a contact in two sequences counts once).")
-    params = FILTER_PARAMS
-
-    def parse(self, account, data, *, now):
-        return _parse(account, data, now)
 
     def build(self, query: EngagementQuery) -> dict[str, Sql]:
         sql, params = contact_rollup_sql(enrollment_flags(query.filter))
@@ -69,15 +50,11 @@ class SequenceSummary(Report):
 
 
 @register
-class SequencePerformance(Report):
+class SequencePerformance(SequenceReport):
     key = "sequence_performance"
     title = "Sequence performance"
     description = ("Per sequence: created, owner, enrolled contacts, and how many opened, clicked, replied and booked "
                    "a meeting, with their rates (the Manage list and Analyze's table).")
-    params = FILTER_PARAMS
-
-    def parse(self, account, data, *, now):
-        return _parse(account, data, now)
 
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
         sql, params = contact_rollup_sql(enrollment_flags(query.filter), group_by=("sequence_id",))

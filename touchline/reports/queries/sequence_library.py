@@ -8,16 +8,15 @@ with the latest event. The top 50 are listed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, Sum, Value, When
+from django.db.models import Count, F, Max, Q, Value
 from django.db.models.functions import TruncMonth
 
 from touchline.reports.metrics import METRICS, rate_value
-from touchline.reports.pipeline import Column, Report, ReportResult, Then, register
-from touchline.reports.queries.sequence_common import FILTER_PARAMS, engagement_filter_parse, without_clicks
-from touchline.sequences.analytics import EngagementFilter, enrollments_selected
+from touchline.reports.pipeline import Column, ReportResult, Then, register
+from touchline.reports.queries.sequence_common import EngagementQuery, SequenceReport, without_clicks
+from touchline.sequences.analytics import EngagementFilter, count_having, enrollments_selected
 from touchline.sequences.models import (
     RUNNING_STATUSES,
     EngagementEvent,
@@ -35,50 +34,27 @@ TOP_CONTACTS = 50
 SCORE_WEIGHTS = {EventKind.REPLY: 5, EventKind.MEETING_BOOKED: 5, EventKind.CLICK: 2, EventKind.OPEN: 1}
 
 
-@dataclass(frozen=True)
-class LibraryQuery:
-    account: object
-    filter: EngagementFilter
-    echo: dict
-
-
-def _parse(account, data, now) -> LibraryQuery:
-    engagement_filter, echo = engagement_filter_parse(account, data, now=now)
-    return LibraryQuery(account, engagement_filter, echo)
-
-
-def _flag(kind: str, f: EngagementFilter):
-    events = EngagementEvent.objects.filter(enrollment=OuterRef("pk"), kind=kind)
-    if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
-        events = events.filter(is_machine=False)
-    return Sum(Case(When(Exists(events), then=Value(1)), default=Value(0), output_field=IntegerField()))
-
-
 def _human(f: EngagementFilter) -> Q:
     return Q() if f.include_machine else Q(is_machine=False)
 
 
 @register
-class EnrollmentsByMonth(Report):
+class EnrollmentsByMonth(SequenceReport):
     key = "sequence_enrollments_by_month"
     title = "Sequence enrollments, opens and clicks by month"
     description = ("Per enrollment month: enrollments and contacts enrolled, and how many of those enrollments "
                    "opened, clicked, replied, booked a meeting or were unenrolled.")
-    params = FILTER_PARAMS
 
-    def parse(self, account, data, *, now):
-        return _parse(account, data, now)
-
-    def build(self, query: LibraryQuery):
+    def build(self, query: EngagementQuery):
         f = query.filter
         month = TruncMonth("enrolled_at", tzinfo=ZoneInfo(query.account.time_zone))
         return {"months": enrollments_selected(f).annotate(month=month).values("month").order_by("month").annotate(
             enrollments=Count("pk"), contacts=Count("contact_id", distinct=True),
-            opened=_flag(EventKind.OPEN, f), clicked=_flag(EventKind.CLICK, f), replied=_flag(EventKind.REPLY, f),
-            met=_flag(EventKind.MEETING_BOOKED, f),
+            opened=count_having(EventKind.OPEN, f), clicked=count_having(EventKind.CLICK, f),
+            replied=count_having(EventKind.REPLY, f), met=count_having(EventKind.MEETING_BOOKED, f),
             unenrolled=Count("pk", filter=Q(status=EnrollmentStatus.UNENROLLED)))}
 
-    def shape(self, query: LibraryQuery, fetched) -> ReportResult:
+    def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         keys = without_clicks(("enrollments", "contacts", "opened", "clicked", "replied", "met", "unenrolled"),
                               query.account)
         labels = {"enrollments": "Enrollments", "contacts": "Contacts enrolled", "opened": "Opened",
@@ -92,17 +68,13 @@ class EnrollmentsByMonth(Report):
 
 
 @register
-class SenderScore(Report):
+class SenderScore(SequenceReport):
     key = "sequence_sender_score"
     title = "Sender score"
     description = (f"Per enrolling user with at least {SENDER_SCORE_MIN_ENDED} ended enrollments: ended enrollments, "
                    "reply rate and bounce rate (good: replies 7–13 %, bounces under 3 %).")
-    params = FILTER_PARAMS
 
-    def parse(self, account, data, *, now):
-        return _parse(account, data, now)
-
-    def build(self, query: LibraryQuery):
+    def build(self, query: EngagementQuery):
         ended = enrollments_selected(query.filter).exclude(status__in=RUNNING_STATUSES)
         return {"users": ended.values("enrolled_by_id", "enrolled_by__first_name", "enrolled_by__last_name",
                                       "enrolled_by__username").order_by("enrolled_by_id").annotate(
@@ -110,7 +82,7 @@ class SenderScore(Report):
             bounced=Count("pk", filter=Q(status=EnrollmentStatus.BOUNCED))).filter(
             ended__gte=SENDER_SCORE_MIN_ENDED)}
 
-    def shape(self, query: LibraryQuery, fetched) -> ReportResult:
+    def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         rows = []
         for row in fetched["users"]:
             name = f"{row['enrolled_by__first_name'] or ''} {row['enrolled_by__last_name'] or ''}".strip()
@@ -130,17 +102,13 @@ class SenderScore(Report):
 
 
 @register
-class HighlyEngagedContacts(Report):
+class HighlyEngagedContacts(SequenceReport):
     key = "highly_engaged_contacts"
     title = "Highly engaged contacts"
     description = ("The contacts who engaged most with the selected sequences: 5 points a reply or meeting, 2 a "
                    "click, 1 an open; with company, sequence status, last and next step, emails sent, opens, clicks.")
-    params = FILTER_PARAMS
 
-    def parse(self, account, data, *, now):
-        return _parse(account, data, now)
-
-    def build(self, query: LibraryQuery):
+    def build(self, query: EngagementQuery):
         f = query.filter
         selected = enrollments_selected(f)
         events = EngagementEvent.objects.filter(enrollment__in=selected.values("pk"))
@@ -168,7 +136,7 @@ class HighlyEngagedContacts(Report):
                 sequence_id__in={e.sequence_id for e in fetched["enrollments"]})),
         }
 
-    def shape(self, query: LibraryQuery, fetched) -> ReportResult:
+    def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         top = fetched["top"]
         latest: dict[int, Enrollment] = {}
         for enrollment in fetched["enrollments"]:

@@ -95,7 +95,8 @@ class Command(BaseCommand):
     def _demo_login(self, size: str, no_demo: bool) -> str | None:
         with scopes_disabled():
             if database_is_empty() and not no_demo:
-                self.stdout.write(f"Empty database: creating the {size} demo account (about half a minute: its sequences run through the real engine)…")
+                self.stdout.write(f"Empty database: creating the {size} demo account (about half a minute: its "
+                                  "sequences run through the real engine)…")
                 result = demo_create(size=size, seed=1)
                 return f"{result.username} / {result.password}"
             if demo_account() is not None:
