@@ -28,10 +28,17 @@ system-deps:
 lint: venv-dev
 	$(BIN)/ruff check .
 
-test-sqlite: venv-dev
+# flufl.bounce's own 117 real bounce messages (from its source distribution), which the bounce tests run over.
+BOUNCE_DATA := var/test-data/flufl_bounce-6.0.0
+$(BOUNCE_DATA):
+	mkdir -p var/test-data
+	python3 -m pip download --quiet --no-binary :all: --no-deps flufl.bounce==6.0.0 -d var/test-data
+	tar xzf var/test-data/flufl_bounce-6.0.0.tar.gz -C var/test-data
+
+test-sqlite: venv-dev $(BOUNCE_DATA)
 	$(PYTEST) -n 2 -m "not browser"
 
-test-postgres: venv-dev system-deps
+test-postgres: venv-dev system-deps $(BOUNCE_DATA)
 	bash scripts/with-postgres.sh $(PYTEST) -n 2 -m "not browser"
 
 test-browser: venv-dev system-deps

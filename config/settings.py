@@ -121,6 +121,9 @@ STORAGES = {
 }
 
 REPORT_TIME_BUDGET_MS = int(env("REPORT_TIME_BUDGET_MS"))
+# Inbound emails (POST /api/v1/sequences/inbound) may carry attachments: allow them up to the 10 MB the
+# endpoint accepts; everything else the app receives is far smaller.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 1024
 PUBLIC_URL = env("PUBLIC_URL").rstrip("/")
 SMTP_URL = env("SMTP_URL")
 
