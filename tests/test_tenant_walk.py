@@ -51,6 +51,7 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "account_id": lambda b: b["account"].pk,
     "sequence_id": lambda b: _b_sequence(b)["sequence"].pk,
     "step_id": lambda b: _b_sequence(b)["step"].pk,
+    "task_id": lambda b: _b_sequence(b)["task"].pk,
     "status": lambda b: "active",  # an enrollment status: a shared value, the rows must still be A's
     # A file of the local outbox; whether B's own file is refused to A is tested in sequences/tests/test_outbox.py.
     "name": lambda b: "0-not-in-this-outbox.eml",
@@ -71,6 +72,7 @@ def _b_sequence(b: dict) -> dict:
     """Account B's sequence (its name carries the marker), one step, and B's contact enrolled in it; made once."""
     if "sequence" not in b:
         from touchline.sequences.models import Inbox, Sequence, Step, StepType
+        from touchline.sequences.sending import step_run
         from touchline.sequences.services import enrollments_create
 
         with scope(account=b["account"]):
@@ -79,8 +81,10 @@ def _b_sequence(b: dict) -> dict:
                                        task_title=f"{B_MARKER} call")
             inbox = Inbox.objects.create(account=b["account"], user=b["user"], from_name="B",
                                          from_email=b["user"].email)
-            enrollments_create(sequence=sequence, contacts=[b["contact"]], inbox=inbox, enrolled_by=b["user"])
-        b |= {"sequence": sequence, "step": step, "inbox": inbox}
+            [enrollment] = enrollments_create(sequence=sequence, contacts=[b["contact"]], inbox=inbox,
+                                              enrolled_by=b["user"]).enrolled
+            task = step_run(enrollment_id=enrollment.pk)  # the call step becomes B's task
+        b |= {"sequence": sequence, "step": step, "inbox": inbox, "task": task}
     return b
 
 

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # The top-level links of the nav in touchline/templates/base.html: (link text, URL path, h1 text).
 NAV_LINKS = [
     ("Sequences", "/sequences/", "Sequences"),
+    ("Tasks", "/tasks/", "Tasks"),
     ("Campaigns", "/campaigns/", "Campaigns"),
     ("Reports", "/reports/", "Reports"),
     ("Dashboards", "/dashboards/", "Dashboards"),

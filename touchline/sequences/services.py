@@ -26,6 +26,7 @@ from touchline.sequences.models import (
     RUNNING_STATUSES,
     BounceType,
     EmailSuppression,
+    EmailTemplate,
     EngagementEvent,
     Enrollment,
     EnrollmentStatus,
@@ -34,6 +35,8 @@ from touchline.sequences.models import (
     Meeting,
     SentMessage,
     Sequence,
+    Step,
+    StepType,
     SuppressionReason,
 )
 
@@ -310,3 +313,62 @@ def enrollment_resume(*, enrollment: Enrollment, by=None, now: datetime | None =
 def enrollment_unenroll(*, enrollment: Enrollment, by=None, now: datetime | None = None) -> bool:
     return enrollment_end(enrollment=enrollment, status=EnrollmentStatus.UNENROLLED, at=now,
                           detail=f"by {by.get_full_name() or by.username}" if by else "")
+
+
+# Building sequences ----------------------------------------------------------------------------------------------
+
+
+def _check_tokens(**texts: str) -> None:
+    from touchline.sequences.rendering import template_tokens_check
+
+    errors = {name: f"Unknown token(s): {', '.join(bad)}" for name, text in texts.items()
+              if (bad := template_tokens_check(text))}
+    if errors:
+        raise ValidationError(errors)
+
+
+def sequence_create(*, account, owner, name: str, **settings_) -> Sequence:
+    if not name.strip():
+        raise ValidationError({"name": "A sequence needs a name."})
+    return Sequence.objects.create(account=account, owner=owner, name=name.strip(), **settings_)
+
+
+@transaction.atomic
+def step_add(*, sequence: Sequence, step_type: str, delay_days: int = 0, subject: str = "", body: str = "",
+             task_title: str = "", owner=None) -> Step:
+    """Append a step; an email step gets its own template from `subject` and `body`."""
+    if step_type not in StepType.values:
+        raise ValidationError({"step_type": f"Unknown step type {step_type!r}."})
+    if delay_days < 0:
+        raise ValidationError({"delay_days": "A delay cannot be negative."})
+    position = (sequence.steps.order_by("-position").values_list("position", flat=True).first() or 0) + 1
+    template = None
+    if step_type == StepType.AUTOMATED_EMAIL or subject or body:
+        if step_type == StepType.AUTOMATED_EMAIL and not (subject.strip() and body.strip()):
+            raise ValidationError({"subject": "An automated email needs a subject and a body."})
+        _check_tokens(subject=subject, body=body)
+        template = EmailTemplate.objects.create(account=sequence.account, owner=owner, subject=subject.strip(),
+                                                body=body.strip(), name=f"{sequence.name} · step {position}")
+    return Step.objects.create(account=sequence.account, sequence=sequence, position=position, step_type=step_type,
+                               delay_days=0 if position == 1 else delay_days, template=template,
+                               task_title=task_title.strip())
+
+
+def sequence_archive(*, sequence: Sequence) -> Sequence:
+    """Delete a sequence as users see it: archived, its history kept (SPEC §1)."""
+    if sequence.archived_at is None:
+        sequence.archived_at = timezone.now()
+        sequence.save(update_fields=["archived_at"])
+    return sequence
+
+
+def inbox_for(*, account, user) -> Inbox:
+    """The user's first inbox in the account, made from their name and email when they have none (it sends
+    through the account-wide SMTP_URL)."""
+    inbox = Inbox.objects.filter(account=account, user=user).order_by("id").first()
+    if inbox is not None:
+        return inbox
+    if not user.email:
+        raise ValidationError({"inbox": "Your user has no email address to send from."})
+    return Inbox.objects.create(account=account, user=user, from_name=user.get_full_name() or user.username,
+                                from_email=user.email, time_zone=account.time_zone)
