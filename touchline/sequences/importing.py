@@ -72,12 +72,16 @@ def _apply_sequence(row: dict, lookups) -> str:
     if existing is None:
         Sequence.objects.create(account=lookups.account, external_id=external_id, **values)
         return CREATED
-    values = _given(row, values)
-    if not _differs(existing, values):
+    return _update(existing, _given(row, values))
+
+
+def _update(obj, values: dict) -> str:
+    """Set `values` on an existing row and save it, unless it already holds them."""
+    if not _differs(obj, values):
         return UNCHANGED
     for key, value in values.items():
-        setattr(existing, key, value)
-    existing.save()
+        setattr(obj, key, value)
+    obj.save()
     return UPDATED
 
 
@@ -108,12 +112,7 @@ def _apply_step(row: dict, lookups) -> str:
     if step is None:
         Step.objects.create(account=lookups.account, sequence=sequence, position=position, **values)
         return CREATED
-    if not _differs(step, values):
-        return UNCHANGED
-    for key, value in values.items():
-        setattr(step, key, value)
-    step.save()
-    return UPDATED
+    return _update(step, values)
 
 
 def _inbox_for(lookups, user) -> Inbox:
@@ -176,12 +175,7 @@ def _apply_enrollment(row: dict, lookups) -> str:
                                   inbox=_inbox_for(lookups, enrolled_by), **values)
         return CREATED
     values.pop("paused_at"), values.pop("remaining_delay")
-    if not _differs(existing, values):
-        return UNCHANGED
-    for key, value in values.items():
-        setattr(existing, key, value)
-    existing.save()
-    return UPDATED
+    return _update(existing, values)
 
 
 def _apply_event(row: dict, lookups) -> str:
