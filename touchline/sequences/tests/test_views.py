@@ -113,3 +113,15 @@ def test_a_deleted_sequence_is_archived_and_keeps_its_enrollments(logged_in_clie
     assert logged_in_client.get(f"/sequences/{sequence.pk}/").status_code == 404
     with scope(account=account):
         assert Sequence.objects.get().archived_at is not None and Enrollment.objects.count() == 1
+
+
+def test_a_contact_page_shows_its_sequence_history(logged_in_client, account, user, call_sequence):
+    sequence, contacts = call_sequence
+    with scope(account=account):
+        services.enrollments_create(sequence=sequence, contacts=contacts[:1], enrolled_by=user,
+                                    inbox=services.inbox_for(account=account, user=user))
+        services.event_record(contact=contacts[0], kind=EventKind.OPEN, enrollment=Enrollment.objects.get(),
+                              is_machine=True, machine_reason="apple_mpp")
+    html = logged_in_client.get(f"/contacts/{contacts[0].pk}/").content.decode()
+    assert "Sequence: Enrolled · Calls, step 1" in html
+    assert "Sequence: Opened · Calls (machine: apple_mpp)" in html
