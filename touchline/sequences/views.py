@@ -61,9 +61,32 @@ def sequence_detail(request, sequence_id: int):
         else:
             messages.success(request, "Step added.")
             return redirect("sequences:detail", sequence_id=sequence.pk)
+    steps = list(selectors.steps_of(sequence))
+    sample = selectors.contacts_to_enroll(request.account, request.GET.get("preview", "")).first()
     return render(request, "sequences/sequence_detail.html", {
-        "sequence": sequence, "steps": selectors.steps_of(sequence), "form": form,
-        "counts": selectors.enrollment_counts(sequence)})
+        "sequence": sequence, "steps": steps, "form": form, "counts": selectors.enrollment_counts(sequence),
+        "sample": sample, "previews": _previews(request, steps, sample)})
+
+
+def _previews(request, steps, sample) -> dict[int, dict]:
+    """Each email step rendered for a sample contact, or the error that would block its send."""
+    from touchline.sequences.models import Inbox
+    from touchline.sequences.rendering import RenderError, render_email, token_values
+
+    if sample is None:
+        return {}
+    inbox = selectors.inboxes_of(request.account).filter(user=request.user).first() or Inbox(
+        from_name=request.user.get_full_name() or request.user.username, from_email=request.user.email)
+    values = token_values(contact=sample, company=sample.company, sender_user=request.user, inbox=inbox)
+    previews = {}
+    for step in steps:
+        if step.template is not None:
+            try:
+                rendered = render_email(subject=step.template.subject, body=step.template.body, values=values)
+                previews[step.pk] = {"subject": rendered.subject, "text": rendered.text}
+            except RenderError as error:
+                previews[step.pk] = {"error": str(error)}
+    return previews
 
 
 @login_required

@@ -36,3 +36,8 @@ def report_cell(row: dict, column) -> str:
     if column.kind == "count":
         return f"{value:,}"
     return str(value)
+
+
+@register.filter
+def get_item(mapping: dict, key):
+    return mapping.get(key) if mapping else None

@@ -125,3 +125,17 @@ def test_a_contact_page_shows_its_sequence_history(logged_in_client, account, us
     html = logged_in_client.get(f"/contacts/{contacts[0].pk}/").content.decode()
     assert "Sequence: Enrolled · Calls, step 1" in html
     assert "Sequence: Opened · Calls (machine: apple_mpp)" in html
+
+
+def test_the_sequence_page_previews_each_email_for_a_contact_and_says_when_it_would_not_send(logged_in_client,
+                                                                                           account, user):
+    with scope(account=account):
+        sequence = services.sequence_create(account=account, owner=user, name="Outbound")
+        services.step_add(sequence=sequence, step_type=StepType.AUTOMATED_EMAIL,
+                          subject="Hi {{ contact.first_name | there }}", body="For {{ contact.job_title }}")
+        contact_create(account=account, email="grace@navy.test", first_name="Grace", job_title="Admiral")
+        contact_create(account=account, email="nameless@navy.test")
+    html = logged_in_client.get(f"/sequences/{sequence.pk}/", {"preview": "grace"}).content.decode()
+    assert "<strong>Hi Grace</strong>" in html and "For Admiral" in html
+    html = logged_in_client.get(f"/sequences/{sequence.pk}/", {"preview": "nameless"}).content.decode()
+    assert "Would not be sent: contact.job_title is empty" in html
