@@ -31,8 +31,16 @@ def _errors_to_form(form, error: ValidationError) -> None:
 
 @login_required
 def sequence_list(request):
+    """The Manage list: the per-sequence report, sortable by any of its columns (a rate of "—" sorts last)."""
     result = report_run("sequence_performance", account=request.account, data={})
-    return render(request, "sequences/sequence_list.html", {"result": result})
+    sort = request.GET.get("sort", "")
+    key = sort.lstrip("-")
+    rows = list(result.rows)
+    if key in {c.key for c in result.columns}:
+        present = [r for r in rows if r.get(key) is not None]
+        present.sort(key=lambda r: (r[key], r["sequence"]), reverse=sort.startswith("-"))
+        rows = present + [r for r in rows if r.get(key) is None]
+    return render(request, "sequences/sequence_list.html", {"result": result, "rows": rows, "sort": sort})
 
 
 @login_required

@@ -139,3 +139,20 @@ def test_the_sequence_page_previews_each_email_for_a_contact_and_says_when_it_wo
     assert "<strong>Hi Grace</strong>" in html and "For Admiral" in html
     html = logged_in_client.get(f"/sequences/{sequence.pk}/", {"preview": "nameless"}).content.decode()
     assert "Would not be sent: contact.job_title is empty" in html
+
+
+def test_the_manage_list_sorts_by_reply_rate_with_empty_rates_last(logged_in_client, account, user):
+    with scope(account=account):
+        inbox = services.inbox_for(account=account, user=user)
+        people = [contact_create(account=account, email=f"p{i}@example.test") for i in range(4)]
+        for name, enrolled, replied in (("Alpha", 2, 1), ("Beta", 2, 2), ("Gamma", 0, 0)):
+            sequence = services.sequence_create(account=account, owner=user, name=name)
+            services.step_add(sequence=sequence, step_type=StepType.CALL)
+            done = services.enrollments_create(sequence=sequence, contacts=people[:enrolled], inbox=inbox,
+                                               enrolled_by=user).enrolled
+            for enrollment in done[:replied]:
+                services.event_record(contact=enrollment.contact, kind=EventKind.REPLY, enrollment=enrollment)
+    ordered = [r["sequence"] for r in logged_in_client.get("/sequences/", {"sort": "-reply_rate"}).context["rows"]]
+    assert ordered == ["Beta", "Alpha", "Gamma"]  # 100 %, 50 %, — (nobody enrolled) last
+    ordered = [r["sequence"] for r in logged_in_client.get("/sequences/", {"sort": "reply_rate"}).context["rows"]]
+    assert ordered == ["Alpha", "Beta", "Gamma"]
