@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "touchline.core",
     "touchline.crm",
     "touchline.sequences",
+    "touchline.tracking",
+    "touchline.campaigns",
     "touchline.reports",
     "touchline.api",
 ]
