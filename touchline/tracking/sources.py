@@ -35,6 +35,9 @@ Decisions where the SPEC is open:
   ("bsky"), one of its hosts ("m.facebook.com"), or a common short form ("fb", "ig", "x", "yt", "li", "vk").
 - Own hosts match their subdomains too (`example.com` covers `blog.example.com`), `www.` aside; the landing page's
   own host always counts as own, so a referrer from the same site is never a referral.
+- A referrer in several lists is what the earliest of rules 9-12 makes it, everywhere: `chatgpt.com` and
+  `www.facebook.com`, also in Matomo's search list, are never a search engine (so rule 5 doesn't turn ChatGPT's
+  `?utm_source=chatgpt.com` links into paid search).
 - fbclid is not a click id here: Facebook adds it to every outbound link, paid or not.
 
 Matching the lists, as Matomo does (`plugins/Referrers/SearchEngine.php`, `Social.php`, `AIAssistant.php`):
@@ -461,7 +464,9 @@ def session_source(*, landing_url: str, referrer: str, own_hosts: Collection[str
         social = social_match[0] if social_match else ""
         assistant = assistant_match[0] if assistant_match else ""
         webmail = _site_match(ref, lists.webmail) is not None
-        search = _search(ref, lists)
+        # A site in several lists is what the earliest of rules 9-12 makes it, for rule 5 too: chatgpt.com and
+        # www.facebook.com are also in Matomo's search list, yet a utm link from them is no paid search.
+        search = None if social or webmail or assistant else _search(ref, lists)
         landing_host = _parse_referrer(landing_url) if isinstance(landing_url, str) and "://" in landing_url else None
         own = _is_own(ref.host, [*own_hosts, *([landing_host.host] if landing_host else [])])
 
