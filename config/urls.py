@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from touchline.api.router import api
+from touchline.tracking import public_views as tracking_public
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("", include("touchline.core.urls")),
     path("", include("touchline.crm.urls")),
     path("reports/", include("touchline.reports.urls")),
+    path("t.js", tracking_public.snippet_js, name="snippet"),
+    path("t/", include("touchline.tracking.public_urls")),
     path("t/", include("touchline.sequences.public_urls")),
     path("meet/", include("touchline.sequences.booking_urls")),
     path("outbox/", include("touchline.sequences.outbox_urls")),

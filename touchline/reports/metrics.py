@@ -133,6 +133,26 @@ SENDER_RATES = (
            "(good: under 3 %).", "percent", rate_of=("bounced", "ended")),
 )
 METRICS |= {m.key: m for m in SEQUENCE_COUNTS + SEQUENCE_RATES + MESSAGE_COUNTS + MESSAGE_RATES + SENDER_RATES}
+# Campaign metrics (SPEC §2 Performance tab, §3 Campaign crediting); computed by campaigns/analytics.py.
+CAMPAIGN_COUNTS = (
+    Metric("campaign_sessions", "Sessions", "Sessions that landed with the campaign's utm_campaign or viewed a page "
+           "associated with the campaign after its association; counted in the range by session start.", "count"),
+    Metric("campaign_new_contacts", "New contacts", "Contacts created in the range whose first session (first "
+           "touch) — or whose last interaction at or before creation (last touch) — belongs to the campaign.",
+           "count"),
+    Metric("campaign_influenced_contacts", "Influenced contacts", "Unique contacts, new or existing, who interacted "
+           "with a campaign asset after its association or had a campaign session; with a range, counted when "
+           "first influenced inside it.", "count"),
+    Metric("page_views", "Views", "Page views (each one, repeats included).", "count"),
+    Metric("new_visitor_sessions", "New visitor sessions", "Sessions that were their visitor's first session.",
+           "count"),
+    Metric("first_touch_contacts", "Contacts (first touch)", "Identified contacts whose first session is one of "
+           "the sessions counted.", "count"),
+    Metric("form_submissions", "Submissions", "Form submissions, resubmissions of the same id counted once.",
+           "count"),
+    Metric("form_new_contacts", "New contacts", "Contacts created by a submission of the form.", "count"),
+)
+METRICS |= {m.key: m for m in CAMPAIGN_COUNTS}
 CLICK_METRICS = frozenset({"clicked_contacts", "click_rate", "message_clicks", "message_click_rate"})
 
 

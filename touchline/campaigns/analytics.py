@@ -1,0 +1,159 @@
+"""The campaign sets every Performance-tab report is built from, as SQL (SPEC §2 "Campaign Performance tab" and
+§3 "Campaign crediting"). Each function returns an `Sql` selecting rows for one campaign; reports wrap them with
+their date range and grouping, so each definition lives here once.
+
+- Campaign sessions: sessions whose landing URL carries the campaign's utm_campaign, or that viewed a page asset
+  (landing page, website page, blog post) inside one of its association windows.
+- Campaign touches: (contact, time) of each interaction that credits the campaign — a campaign session of an
+  identified visitor (at its start), a view of an associated page, a submission of an associated form, a human
+  click or a reply in an associated sequence — each inside the asset's association window
+  [associated_at, removed_at). An interaction before association never counts (no back-fill).
+- All touches: every interaction of every contact with `is_campaign` set, for "last touch before creation".
+
+Static lists and workflows make a contact influenced in SPEC §3, but Touchline records no list memberships or
+workflow enrollments yet, so they contribute nothing (docs/campaigns.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+
+from touchline.campaigns.models import PAGE_TYPES, Asset, Association, Campaign
+from touchline.crm.models import Contact
+from touchline.reports.pipeline import Sql
+from touchline.sequences.models import EngagementEvent, EventKind
+from touchline.tracking.models import FormSubmission, PageView, Visitor, WebSession
+
+SESSION, VIEW, VISITOR = WebSession._meta.db_table, PageView._meta.db_table, Visitor._meta.db_table
+SUBMISSION, EVENT = FormSubmission._meta.db_table, EngagementEvent._meta.db_table
+ASSET, ASSOCIATION, CONTACT = Asset._meta.db_table, Association._meta.db_table, Contact._meta.db_table
+PAGE_TYPE_LIST = ", ".join(f"'{t}'" for t in PAGE_TYPES)
+# Sequence interactions that earn credit (SPEC §3): emails clicked or replied to.
+SEQUENCE_KINDS = f"'{EventKind.CLICK}', '{EventKind.REPLY}'"
+# Ties at one instant: a form submission follows the page view it was made on.
+RANK_VIEW, RANK_SEQUENCE, RANK_SUBMISSION = 0, 1, 2
+
+
+def in_window(column: str, window: str = "w") -> str:
+    return f"{column} >= {window}.associated_at AND ({window}.removed_at IS NULL OR {column} < {window}.removed_at)"
+
+
+def _windows(campaign_param: str = "%s") -> str:
+    """The campaign's association windows joined to their assets."""
+    return (f"SELECT a.asset_type, a.page, a.form_id, a.sequence_id, x.associated_at, x.removed_at "
+            f"FROM {ASSOCIATION} x JOIN {ASSET} a ON a.id = x.asset_id WHERE x.campaign_id = {campaign_param}")
+
+
+def campaign_sessions(campaign: Campaign) -> Sql:
+    """session_id, visitor_id, contact_id (None while anonymous), started_at, is_first, page_views, source…"""
+    sql = f"""
+        SELECT s.id AS session_id, s.visitor_id, vi.contact_id, s.started_at, s.is_first, s.page_views,
+               s.source, s.source_detail, s.source_subdetail
+        FROM {SESSION} s JOIN {VISITOR} vi ON vi.id = s.visitor_id
+        WHERE s.account_id = %s AND (s.utm_campaign = %s OR EXISTS (
+            SELECT 1 FROM {VIEW} v JOIN ({_windows()}) w ON w.page = v.page AND w.asset_type IN ({PAGE_TYPE_LIST})
+            WHERE v.session_id = s.id AND {in_window('v.occurred_at')}))"""
+    return Sql(sql, (campaign.account_id, campaign.utm_campaign, campaign.pk))
+
+
+def campaign_touches(campaign: Campaign) -> Sql:
+    """contact_id, at: every interaction of an identified contact that credits the campaign."""
+    sessions = campaign_sessions(campaign)
+    sql = f"""
+        SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs WHERE cs.contact_id IS NOT NULL
+        UNION ALL
+        SELECT vi.contact_id, v.occurred_at FROM {VIEW} v
+            JOIN {VISITOR} vi ON vi.id = v.visitor_id AND vi.contact_id IS NOT NULL
+            JOIN ({_windows()}) w ON w.page = v.page AND w.asset_type IN ({PAGE_TYPE_LIST})
+            WHERE v.account_id = %s AND {in_window('v.occurred_at')}
+        UNION ALL
+        SELECT f.contact_id, f.submitted_at FROM {SUBMISSION} f JOIN ({_windows()}) w ON w.form_id = f.form_id
+            WHERE f.account_id = %s AND {in_window('f.submitted_at')}
+        UNION ALL
+        SELECT e.contact_id, e.occurred_at FROM {EVENT} e JOIN ({_windows()}) w ON w.sequence_id = e.sequence_id
+            WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s
+              AND {in_window('e.occurred_at')}"""
+    account = campaign.account_id
+    return Sql(sql, (*sessions.params, campaign.pk, account, campaign.pk, account, campaign.pk, account, False))
+
+
+def influenced_contacts(campaign: Campaign) -> Sql:
+    """contact_id, first_at: contacts who interacted with the campaign, and when they first did."""
+    touches = campaign_touches(campaign)
+    return Sql(f"SELECT t.contact_id, MIN(t.at) AS first_at FROM ({touches.sql}) t GROUP BY t.contact_id",
+               touches.params)
+
+
+def new_contacts_first_touch(campaign: Campaign) -> Sql:
+    """contact_id, created_at: contacts whose first session — the one that first brought them to the site, at
+    or before their creation — is a campaign session."""
+    sessions = campaign_sessions(campaign)
+    sql = f"""
+        SELECT c.id AS contact_id, c.created_at FROM {CONTACT} c
+        JOIN (
+            SELECT vi.contact_id, s.id AS session_id, s.started_at,
+                   ROW_NUMBER() OVER (PARTITION BY vi.contact_id ORDER BY s.started_at, s.id) AS n
+            FROM {SESSION} s JOIN {VISITOR} vi ON vi.id = s.visitor_id
+            WHERE s.account_id = %s AND vi.contact_id IS NOT NULL
+        ) first ON first.contact_id = c.id AND first.n = 1 AND first.started_at <= c.created_at
+        WHERE c.account_id = %s AND first.session_id IN (SELECT cs.session_id FROM ({sessions.sql}) cs)"""
+    return Sql(sql, (campaign.account_id, campaign.account_id, *sessions.params))
+
+
+def new_contacts_last_touch(campaign: Campaign) -> Sql:
+    """contact_id, created_at: contacts whose last interaction at or before their creation credits the
+    campaign (an interaction at the creation instant counts as before it, SPEC §3)."""
+    sessions = campaign_sessions(campaign)
+    account = campaign.account_id
+    sql = f"""
+        WITH everything AS (
+            SELECT vi.contact_id, v.occurred_at AS at, {RANK_VIEW} AS rank,
+                   CASE WHEN v.session_id IN (SELECT cs.session_id FROM ({sessions.sql}) cs WHERE cs.contact_id
+                                              IS NOT NULL)
+                          OR EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.page = v.page
+                                     AND w.asset_type IN ({PAGE_TYPE_LIST}) AND {in_window('v.occurred_at')})
+                        THEN 1 ELSE 0 END AS is_campaign
+            FROM {VIEW} v JOIN {VISITOR} vi ON vi.id = v.visitor_id AND vi.contact_id IS NOT NULL
+            WHERE v.account_id = %s
+            UNION ALL
+            SELECT f.contact_id, f.submitted_at, {RANK_SUBMISSION},
+                   CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.form_id = f.form_id
+                                     AND {in_window('f.submitted_at')}) THEN 1 ELSE 0 END
+            FROM {SUBMISSION} f WHERE f.account_id = %s
+            UNION ALL
+            SELECT e.contact_id, e.occurred_at, {RANK_SEQUENCE},
+                   CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.sequence_id = e.sequence_id
+                                     AND {in_window('e.occurred_at')}) THEN 1 ELSE 0 END
+            FROM {EVENT} e WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s
+        ), ranked AS (
+            SELECT t.contact_id, t.is_campaign,
+                   ROW_NUMBER() OVER (PARTITION BY t.contact_id ORDER BY t.at DESC, t.rank DESC) AS n
+            FROM everything t JOIN {CONTACT} c ON c.id = t.contact_id AND t.at <= c.created_at
+        )
+        SELECT c.id AS contact_id, c.created_at FROM {CONTACT} c
+        JOIN ranked r ON r.contact_id = c.id AND r.n = 1 AND r.is_campaign = 1
+        WHERE c.account_id = %s"""
+    params = (*sessions.params, campaign.pk, account, campaign.pk, account, campaign.pk, account, False, account)
+    return Sql(sql, params)
+
+
+def between(column: str, start: datetime | None, end: datetime | None) -> tuple[str, tuple]:
+    """A start-inclusive, end-exclusive condition on `column` (TRUE when unbounded), with parameters adapted
+    for the database (raw SQL gets no field conversion)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    parts, params = ["1 = 1"], []
+    if start is not None:
+        parts.append(f"{column} >= %s")
+        params.append(adapt(start))
+    if end is not None:
+        parts.append(f"{column} < %s")
+        params.append(adapt(end))
+    return " AND ".join(parts), tuple(params)
+
+
+def bucket(column: str, unit: str, time_zone: str) -> tuple[str, tuple]:
+    """SQL truncating `column` to the start of its day or month in `time_zone` (Django's own portable
+    truncation, as TruncDay/TruncMonth use)."""
+    return connection.ops.datetime_trunc_sql(unit, column, (), time_zone)

@@ -1,0 +1,163 @@
+"""Campaigns, their assets and the timestamped associations between them, and tracking URLs.
+
+An asset exists once per account (a page, a form, a sequence…) and may be associated with several campaigns.
+Each association has `associated_at` and, once removed, `removed_at`: campaign metrics count an asset's data
+only inside that window (SPEC §2), and associating it again opens a new window rather than back-filling the
+gap (docs/campaigns.md).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from touchline.core.models import AccountOwned
+
+
+class AssetType(models.TextChoices):
+    """SPEC §3 stable asset-type identifiers."""
+
+    LANDING_PAGE = "landing_page", "Landing page"
+    WEBSITE_PAGE = "website_page", "Website page"
+    BLOG_POST = "blog_post", "Blog post"
+    FORM = "form", "Form"
+    MARKETING_EMAIL = "marketing_email", "Marketing email"
+    CTA = "cta", "CTA"
+    AD = "ad", "Ad"
+    SOCIAL_POST = "social_post", "Social post"
+    SEQUENCE = "sequence", "Sequence"
+    STATIC_LIST = "static_list", "Static list"
+    WORKFLOW = "workflow", "Workflow"
+    TRACKING_URL = "tracking_url", "Tracking URL"
+
+
+# Asset types identified by a page of the site: their page views are the asset's views.
+PAGE_TYPES = (AssetType.LANDING_PAGE, AssetType.WEBSITE_PAGE, AssetType.BLOG_POST)
+
+
+def page_key(url: str) -> str:
+    """What identifies a page: lower-case host without www., and the path without a trailing slash or query —
+    the same value `tracking.PageView.page` stores, so a page asset matches its views by equality."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    return f"{host}{path}"
+
+
+class Campaign(AccountOwned):
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    utm_campaign = models.CharField(
+        max_length=100, help_text="the utm_campaign value of this campaign's traffic (unique in the account)")
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    notes = models.TextField(blank=True)
+    goal_sessions = models.PositiveIntegerField(null=True, blank=True)
+    goal_new_contacts = models.PositiveIntegerField(null=True, blank=True)
+    goal_influenced_contacts = models.PositiveIntegerField(null=True, blank=True)
+    goal_revenue = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "utm_campaign"], name="campaign_unique_utm"),
+            models.CheckConstraint(condition=Q(end_date__isnull=True) | Q(start_date__isnull=True)
+                                   | Q(end_date__gte=models.F("start_date")), name="campaign_dates_in_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Asset(AccountOwned):
+    """Something a campaign can be credited through. Pages are identified by `page` (see page_key); forms and
+    sequences point at their Touchline object; the other types are records of things that live elsewhere
+    (ads, social posts…) whose interactions arrive by import or API."""
+
+    asset_type = models.CharField(max_length=20, choices=AssetType.choices)
+    name = models.CharField(max_length=300)
+    url = models.CharField(max_length=2000, blank=True)
+    page = models.CharField(max_length=1000, blank=True, help_text="page_key(url) for page and tracking-URL types")
+    form = models.OneToOneField("tracking.Form", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="asset")
+    sequence = models.OneToOneField("sequences.Sequence", null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="asset")
+    external_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["asset_type", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "asset_type", "page"], condition=Q(page__gt="")
+                                    & ~Q(asset_type="tracking_url"), name="asset_unique_page"),
+            models.UniqueConstraint(fields=["account", "external_id"], condition=~Q(external_id=""),
+                                    name="asset_unique_external_id"),
+        ]
+        indexes = [models.Index(fields=["account", "page"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Association(AccountOwned):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="associations")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="associations")
+    associated_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+    associated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+
+    class Meta:
+        ordering = ["associated_at"]
+        constraints = [
+            # At most one open window per campaign and asset.
+            models.UniqueConstraint(fields=["campaign", "asset"], condition=Q(removed_at__isnull=True),
+                                    name="association_one_open"),
+            models.CheckConstraint(condition=Q(removed_at__isnull=True) | Q(removed_at__gte=models.F("associated_at")),
+                                   name="association_window_in_order"),
+        ]
+        indexes = [models.Index(fields=["campaign", "asset"])]
+
+
+class TrackingUrl(AccountOwned):
+    """A page URL with the campaign's UTM values, handed out in emails, ads and posts. Its asset (type
+    tracking_url) is associated with the campaign when it is created."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tracking_urls")
+    asset = models.OneToOneField(Asset, on_delete=models.CASCADE, related_name="tracking_url")
+    page_url = models.CharField(max_length=2000)
+    utm_source = models.CharField(max_length=100)
+    utm_medium = models.CharField(max_length=100)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def full_url(self) -> str:
+        return tracking_url_build(page_url=self.page_url, utm_campaign=self.campaign.utm_campaign,
+                                  utm_source=self.utm_source, utm_medium=self.utm_medium, utm_term=self.utm_term,
+                                  utm_content=self.utm_content)
+
+
+def tracking_url_build(*, page_url: str, utm_campaign: str, utm_source: str, utm_medium: str, utm_term: str = "",
+                       utm_content: str = "") -> str:
+    """The page URL with the UTM parameters added (keeping its own query and fragment)."""
+    parts = urlsplit(page_url)
+    utm = {"utm_campaign": utm_campaign, "utm_source": utm_source, "utm_medium": utm_medium,
+           "utm_term": utm_term, "utm_content": utm_content}
+    query = "&".join(q for q in (parts.query, urlencode({k: v for k, v in utm.items() if v})) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

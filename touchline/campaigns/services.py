@@ -1,0 +1,183 @@
+"""Writes of campaigns: create and edit campaigns, register assets, associate and remove them (timestamped
+windows), and build tracking URLs."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from touchline.campaigns.models import (
+    PAGE_TYPES,
+    Asset,
+    AssetType,
+    Association,
+    Campaign,
+    TrackingUrl,
+    page_key,
+    tracking_url_build,
+)
+from touchline.core.models import Account
+
+CAMPAIGN_FIELDS = {"name", "owner", "utm_campaign", "start_date", "end_date", "budget", "currency", "notes",
+                   "goal_sessions", "goal_new_contacts", "goal_influenced_contacts", "goal_revenue"}
+# UTM values travel in URLs and are compared exactly: letters, digits and - _ . + only, so that what a marketer
+# types is what arrives (no spaces turned into %20 or +).
+UTM_VALUE = re.compile(r"[A-Za-z0-9._+-]{1,100}")
+
+
+def _utm_check(field: str, value: str, *, required: bool) -> str:
+    value = value.strip()
+    if not value and not required:
+        return ""
+    if not UTM_VALUE.fullmatch(value):
+        raise ValidationError({field: "Use 1–100 letters, digits, '-', '_', '.' or '+' (no spaces)."})
+    return value
+
+
+def _campaign_validate(campaign: Campaign) -> None:
+    errors = {}
+    if not campaign.name.strip():
+        errors["name"] = "Give the campaign a name."
+    if campaign.start_date and campaign.end_date and campaign.end_date < campaign.start_date:
+        errors["end_date"] = "The end date is before the start date."
+    for field in ("budget", "goal_revenue"):
+        value = getattr(campaign, field)
+        if value is not None and Decimal(value) < 0:
+            errors[field] = "Must not be negative."
+    try:
+        campaign.utm_campaign = _utm_check("utm_campaign", campaign.utm_campaign, required=True)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if not errors and Campaign.all_accounts.filter(account=campaign.account, utm_campaign=campaign.utm_campaign) \
+            .exclude(pk=campaign.pk).exists():
+        errors["utm_campaign"] = "Another campaign uses this UTM value."
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_create(*, account: Account, name: str, utm_campaign: str = "", owner=None,
+                    start_date: date | None = None, end_date: date | None = None, budget: Decimal | None = None,
+                    currency: str = "USD", notes: str = "", goal_sessions: int | None = None,
+                    goal_new_contacts: int | None = None, goal_influenced_contacts: int | None = None,
+                    goal_revenue: Decimal | None = None, created_at: datetime | None = None) -> Campaign:
+    """Create a campaign; its UTM value defaults to the slug of its name."""
+    campaign = Campaign(
+        account=account, name=name.strip(), utm_campaign=utm_campaign.strip() or slugify(name)[:100],
+        owner=owner, start_date=start_date, end_date=end_date, budget=budget, currency=currency, notes=notes,
+        goal_sessions=goal_sessions, goal_new_contacts=goal_new_contacts,
+        goal_influenced_contacts=goal_influenced_contacts, goal_revenue=goal_revenue,
+        created_at=created_at or timezone.now())
+    _campaign_validate(campaign)
+    campaign.save()
+    return campaign
+
+
+def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
+    unknown = set(fields) - CAMPAIGN_FIELDS
+    if unknown:
+        raise ValidationError({f: "Unknown field." for f in unknown})
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    _campaign_validate(campaign)
+    campaign.save()
+    return campaign
+
+
+def page_asset_get_or_create(*, account: Account, url: str, asset_type: str = AssetType.WEBSITE_PAGE,
+                             name: str = "") -> Asset:
+    """The page asset of a URL (one per page and type): views of the page are the asset's views."""
+    if asset_type not in PAGE_TYPES:
+        raise ValidationError({"asset_type": "Pages are landing pages, website pages or blog posts."})
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError({"url": "Enter the page's full http(s) URL."})
+    page = page_key(url)
+    asset, _ = Asset.all_accounts.get_or_create(account=account, asset_type=asset_type, page=page,
+                                                defaults={"name": name.strip() or page, "url": url.strip()})
+    return asset
+
+
+def form_asset(*, form) -> Asset:
+    asset, _ = Asset.all_accounts.get_or_create(account=form.account, form=form,
+                                                defaults={"asset_type": AssetType.FORM, "name": form.name})
+    return asset
+
+
+def sequence_asset(*, sequence) -> Asset:
+    asset, _ = Asset.all_accounts.get_or_create(account=sequence.account, sequence=sequence,
+                                                defaults={"asset_type": AssetType.SEQUENCE, "name": sequence.name})
+    return asset
+
+
+def external_asset_create(*, account: Account, asset_type: str, name: str, external_id: str = "",
+                          url: str = "") -> Asset:
+    """An asset that lives outside Touchline (ad, social post, marketing email, CTA, static list, workflow);
+    its interactions arrive by import or API."""
+    internal = (*PAGE_TYPES, AssetType.FORM, AssetType.SEQUENCE, AssetType.TRACKING_URL)
+    if asset_type not in AssetType.values or asset_type in internal:
+        raise ValidationError({"asset_type": "Pages, forms, sequences and tracking URLs have their own way in."})
+    if not name.strip():
+        raise ValidationError({"name": "Give the asset a name."})
+    return Asset.all_accounts.create(account=account, asset_type=asset_type, name=name.strip(),
+                                     external_id=external_id.strip(), url=url.strip())
+
+
+def association_add(*, campaign: Campaign, asset: Asset, by=None, at: datetime | None = None) -> Association:
+    """Associate an asset from `at` (now) on. Already associated: the open association is returned unchanged —
+    its data has counted since then, and moving the start would rewrite history."""
+    if asset.account_id != campaign.account_id:
+        raise ValidationError({"asset": "The asset belongs to another account."})
+    with transaction.atomic():
+        current = Association.all_accounts.select_for_update().filter(
+            campaign=campaign, asset=asset, removed_at__isnull=True).first()
+        if current is not None:
+            return current
+        return Association.all_accounts.create(account_id=campaign.account_id, campaign=campaign, asset=asset,
+                                               associated_at=at or timezone.now(), associated_by=by)
+
+
+def association_remove(*, association: Association, at: datetime | None = None) -> Association:
+    """Close the association's window: data from `at` on no longer counts for the campaign; data inside the
+    window still does (docs/campaigns.md)."""
+    if association.removed_at is None:
+        association.removed_at = max(at or timezone.now(), association.associated_at)
+        association.save(update_fields=["removed_at"])
+    return association
+
+
+def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,
+                        utm_term: str = "", utm_content: str = "", by=None,
+                        at: datetime | None = None) -> TrackingUrl:
+    """A tracking URL for the campaign; its asset is associated with the campaign at once."""
+    parts = urlsplit(page_url.strip())
+    errors = {}
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        errors["page_url"] = "Enter the page's full http(s) URL."
+    elif "utm_" in parts.query:
+        errors["page_url"] = "Enter the page without UTM parameters; they are added from the fields below."
+    values = {}
+    for field, value, required in (("utm_source", utm_source, True), ("utm_medium", utm_medium, True),
+                                   ("utm_term", utm_term, False), ("utm_content", utm_content, False)):
+        try:
+            values[field] = _utm_check(field, value, required=required)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    at = at or timezone.now()
+    full = tracking_url_build(page_url=page_url.strip(), utm_campaign=campaign.utm_campaign, **values)
+    with transaction.atomic():
+        asset = Asset.all_accounts.create(account_id=campaign.account_id, asset_type=AssetType.TRACKING_URL,
+                                          name=full, url=full, page=page_key(page_url), created_at=at)
+        tracking_url = TrackingUrl.all_accounts.create(account_id=campaign.account_id, campaign=campaign,
+                                                       asset=asset, page_url=page_url.strip(), created_by=by,
+                                                       created_at=at, **values)
+        association_add(campaign=campaign, asset=asset, by=by, at=at)
+    return tracking_url

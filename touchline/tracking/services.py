@@ -1,0 +1,313 @@
+"""Writes of web tracking: sites, page views with sessionisation, drops, forms and form submissions (which create
+or update contacts and identify visitors). The collector and the form endpoint call these; so do the demo and
+the importer, so demo data goes through the same rules as real hits.
+
+Sessions (SPEC §0, §3): a page view continues the visitor's latest session unless that session has been idle for
+more than SESSION_TIMEOUT, the view carries a utm_campaign other than the session's, or it arrives from an
+external referrer other than the session's own (a new source). The new session's traffic source comes from
+`sources.session_source`; a timeout session whose referrer is one of the site's own pages has no source of its
+own and is direct traffic (docs/web-tracking.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from touchline.core.models import Account
+from touchline.crm import services as crm_services
+from touchline.crm.models import Contact, TrafficSource, normalise_email
+from touchline.tracking.models import (
+    CollectorDrop,
+    Form,
+    FormSubmission,
+    PageView,
+    Site,
+    Visitor,
+    WebSession,
+)
+from touchline.tracking.sources import TrafficSource as Source
+from touchline.tracking.sources import is_external_referrer, session_source
+
+SESSION_TIMEOUT = timedelta(minutes=30)
+UTM_KEYS = ("utm_campaign", "utm_source", "utm_medium", "utm_term", "utm_content")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One page view as the collector accepted it (already validated, see collector.py)."""
+
+    hit_id: str
+    visitor_key: str
+    url: str
+    title: str = ""
+    referrer: str = ""
+    screen_width: int | None = None
+    occurred_at: datetime | None = None
+
+
+def site_create(*, account: Account, name: str, domains: str) -> Site:
+    site = Site(account=account, name=name.strip(), domains="\n".join(domains.split()))
+    if not site.hosts:
+        raise ValidationError({"domains": "Give at least one hostname the site is served from."})
+    site.full_clean(exclude=["account", "key"])
+    site.save()
+    return site
+
+
+def page_of(url: str) -> str:
+    """The page a URL shows: lower-case host without www., path without trailing slash, no query or fragment
+    (the same as campaigns.models.page_key, which page assets store)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/') or '/'}"
+
+
+def utm_of(url: str) -> dict[str, str]:
+    query = dict(parse_qsl(urlsplit(url).query))
+    return {key: query.get(key, "").strip()[:255] for key in UTM_KEYS}
+
+
+def _starts_new_session(
+    last: WebSession | None, *, at: datetime, utm: dict[str, str], referrer: str, own_hosts
+) -> bool:
+    if last is None or at - last.last_seen_at > SESSION_TIMEOUT:
+        return True
+    if utm["utm_campaign"] and utm["utm_campaign"] != last.utm_campaign:
+        return True
+    return is_external_referrer(referrer, own_hosts) and referrer != last.referrer
+
+
+def pageview_record(*, site: Site, hit: Hit) -> tuple[PageView, bool]:
+    """Store one page view, durably and once: returns (view, created). A hit id already stored for the site
+    returns the stored view and changes nothing, so a client retrying after a lost answer is harmless."""
+    at = hit.occurred_at or timezone.now()
+    existing = PageView.all_accounts.filter(site=site, hit_id=hit.hit_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            view = _pageview_insert(site, hit, at)
+    except IntegrityError:  # the same hit, retried concurrently, won the race
+        return PageView.all_accounts.get(site=site, hit_id=hit.hit_id), False
+    return view, True
+
+
+def _pageview_insert(site: Site, hit: Hit, at: datetime) -> PageView:
+    visitor, _ = Visitor.all_accounts.get_or_create(
+        site=site, key=hit.visitor_key, defaults={"account_id": site.account_id, "first_seen_at": at}
+    )
+    last = WebSession.all_accounts.filter(visitor=visitor).order_by("-last_seen_at").first()
+    utm = utm_of(hit.url)
+    if _starts_new_session(last, at=at, utm=utm, referrer=hit.referrer, own_hosts=site.hosts):
+        source = session_source(landing_url=hit.url, referrer=hit.referrer, own_hosts=site.hosts) or Source(
+            kind=TrafficSource.DIRECT
+        )
+        session = WebSession.all_accounts.create(
+            account_id=site.account_id,
+            site=site,
+            visitor=visitor,
+            started_at=at,
+            last_seen_at=at,
+            page_views=1,
+            is_first=last is None,
+            landing_url=hit.url,
+            referrer=hit.referrer,
+            source=source.kind,
+            source_detail=source.detail[:255],
+            source_subdetail=source.subdetail[:255],
+            **utm,
+        )
+    else:
+        session = last
+        WebSession.all_accounts.filter(pk=session.pk).update(
+            page_views=F("page_views") + 1, last_seen_at=max(at, session.last_seen_at)
+        )
+    return PageView.all_accounts.create(
+        account_id=site.account_id,
+        site=site,
+        session=session,
+        visitor=visitor,
+        hit_id=hit.hit_id,
+        occurred_at=at,
+        url=hit.url,
+        page=page_of(hit.url)[:1000],
+        title=hit.title,
+        referrer=hit.referrer,
+        screen_width=hit.screen_width,
+    )
+
+
+def drop_count(*, reason: str, site: Site | None = None, day: date | None = None) -> None:
+    """Count one refused hit. Best effort by design: a drop is never stored, so failing to count it loses
+    nothing but the counter."""
+    day = day or timezone.now().date()
+    key = site.key if site else ""
+    account_id = site.account_id if site else None
+    updated = CollectorDrop.objects.filter(site_key=key, day=day, reason=reason).update(count=F("count") + 1)
+    if not updated:
+        try:
+            with transaction.atomic():
+                CollectorDrop.objects.create(account_id=account_id, site_key=key, day=day, reason=reason, count=1)
+        except IntegrityError:
+            CollectorDrop.objects.filter(site_key=key, day=day, reason=reason).update(count=F("count") + 1)
+
+
+def cookieless_visitor_key(*, site: Site, ip: str, user_agent: str, salt: str, day: date) -> str:
+    """A visitor id without a cookie (the snippet's cookieless mode): a hash of the day's secret salt, the site,
+    the anonymised address and the agent. It changes every day and cannot be turned back into an address."""
+    material = "|".join((salt, day.isoformat(), site.key, anonymise_ip(ip), user_agent))
+    return "cl-" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def anonymise_ip(ip: str) -> str:
+    """Drop the host part: the last octet of IPv4, the last 80 bits of IPv6 (as Matomo's default does)."""
+    if ":" in ip:
+        groups = ip.split(":")
+        return ":".join(groups[:3]) + "::"
+    octets = ip.split(".")
+    return ".".join(octets[:3] + ["0"]) if len(octets) == 4 else ""
+
+
+# Forms ---------------------------------------------------------------------------------------------------------
+
+CONTACT_PROPERTIES = ("email", "first_name", "last_name", "job_title", "phone")
+FIELD_TYPES = ("text", "email", "tel", "textarea")
+MAX_FIELD_LENGTH = 2000
+
+
+def form_create(
+    *, account: Account, site: Site, name: str, fields: list[dict], thank_you: str = "", created_by=None
+) -> Form:
+    clean = _form_fields_clean(fields)
+    form = Form(account=account, site=site, name=name.strip(), fields=clean, created_by=created_by)
+    if thank_you.strip():
+        form.thank_you = thank_you.strip()
+    form.full_clean(exclude=["account", "site", "key", "created_by", "fields"])
+    form.save()
+    return form
+
+
+def _form_fields_clean(fields: list[dict]) -> list[dict]:
+    clean, names = [], set()
+    for field in fields:
+        name = str(field.get("name", "")).strip()
+        kind = field.get("type", "text")
+        if not name.isidentifier() or name in names:
+            raise ValidationError({"fields": f"Field names must be unique identifiers (got {name!r})."})
+        if kind not in FIELD_TYPES:
+            raise ValidationError({"fields": f"Field {name}: type must be one of {', '.join(FIELD_TYPES)}."})
+        names.add(name)
+        clean.append(
+            {
+                "name": name,
+                "label": str(field.get("label") or name.replace("_", " ").capitalize()),
+                "type": kind,
+                "required": bool(field.get("required", False)),
+            }
+        )
+    if "email" not in names:
+        raise ValidationError({"fields": "A form needs an email field: it is what identifies the contact."})
+    next(f for f in clean if f["name"] == "email").update(type="email", required=True)
+    return clean
+
+
+def submission_validate(form: Form, data: dict) -> dict[str, str]:
+    """The submitted values of the form's fields, trimmed; ValidationError naming each bad field."""
+    errors, values = {}, {}
+    for field in form.fields:
+        raw = data.get(field["name"], "")
+        value = (raw if isinstance(raw, str) else "").strip()
+        if len(value) > MAX_FIELD_LENGTH:
+            errors[field["name"]] = f"At most {MAX_FIELD_LENGTH} characters."
+        elif field["required"] and not value:
+            errors[field["name"]] = "This field is required."
+        elif value and field["type"] == "email":
+            try:
+                validate_email(value)
+            except ValidationError:
+                errors[field["name"]] = "Enter a valid email address."
+        values[field["name"]] = value
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def form_submission_record(
+    *, form: Form, submission_id: str, data: dict, visitor_key: str = "", page_url: str = "", at: datetime | None = None
+) -> tuple[FormSubmission, bool]:
+    """Validate a submission, create or update the contact, link the visitor to it (so all of that visitor's
+    sessions, earlier ones included, become the contact's), and store the submission — all or nothing.
+    Idempotent on `submission_id`: a resubmitted id returns the stored submission, changing nothing.
+    Returns (submission, created)."""
+    at = at or timezone.now()
+    existing = FormSubmission.all_accounts.filter(form=form, submission_id=submission_id).first()
+    if existing is not None:
+        return existing, False
+    values = submission_validate(form, data)
+    try:
+        with transaction.atomic():
+            submission = _submission_insert(form, submission_id, values, visitor_key, page_url, at)
+    except IntegrityError:
+        return FormSubmission.all_accounts.get(form=form, submission_id=submission_id), False
+    return submission, True
+
+
+def _submission_insert(
+    form: Form, submission_id: str, values: dict[str, str], visitor_key: str, page_url: str, at: datetime
+) -> FormSubmission:
+    account = form.account
+    visitor = None
+    if visitor_key:
+        visitor, _ = Visitor.all_accounts.get_or_create(
+            site_id=form.site_id, key=visitor_key, defaults={"account": account, "first_seen_at": at}
+        )
+    properties = {k: values[k] for k in CONTACT_PROPERTIES if values.get(k)}
+    contact = Contact.all_accounts.filter(account=account, email=normalise_email(values["email"])).first()
+    created = contact is None
+    if created:
+        first = _first_session(visitor)
+        contact = crm_services.contact_create(
+            account=account,
+            created_at=at,
+            original_source=first.source if first else TrafficSource.DIRECT,
+            original_source_detail=first.source_detail if first else "",
+            **properties,
+        )
+    else:
+        crm_services.contact_update(contact=contact, **{k: v for k, v in properties.items() if k != "email"})
+    if visitor is not None and visitor.contact_id != contact.pk:
+        visitor_identify(visitor=visitor, contact=contact, at=at)
+    return FormSubmission.all_accounts.create(
+        account=account,
+        form=form,
+        contact=contact,
+        visitor=visitor,
+        submission_id=submission_id,
+        submitted_at=at,
+        page_url=page_url[:2000],
+        created_contact=created,
+        data=values,
+    )
+
+
+def _first_session(visitor: Visitor | None) -> WebSession | None:
+    if visitor is None:
+        return None
+    return WebSession.all_accounts.filter(visitor=visitor).order_by("started_at", "pk").first()
+
+
+def visitor_identify(*, visitor: Visitor, contact: Contact, at: datetime | None = None) -> None:
+    """Link a visitor to a contact: its sessions and page views, before and after, are the contact's from now
+    on. A visitor identified as someone else before (a shared computer) moves to the new contact."""
+    visitor.contact = contact
+    visitor.identified_at = at or timezone.now()
+    visitor.save(update_fields=["contact", "identified_at"])
