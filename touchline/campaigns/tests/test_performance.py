@@ -9,7 +9,8 @@ visitor A  S1  1 Mar 09:00 /?utm_campaign=spring&utm_source=newsletter&utm_mediu
 visitor B  B1  1 Mar 12:00 /spring, no referrer                → NOT campaign: before the page's association
            B2  4 Mar 08:00 /blog from t.co
            form 4 Mar 08:01 → creates Bob
-visitor C  Carol, imported 1 Jan; C1 5 Mar 09:00 /?utm_campaign=spring&utm_source=google&utm_medium=cpc&utm_term=crm+tool
+visitor C  Carol, imported 1 Jan;
+           C1  5 Mar 09:00 /?utm_campaign=spring&utm_source=google&utm_medium=cpc&utm_term=crm+tool
 visitor D  D1  2 Mar 11:00 /?utm_campaign=spring&utm_source=facebook&utm_medium=social, never identified
 
 Worked out:
