@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include("touchline.core.urls")),
     path("", include("touchline.crm.urls")),
     path("reports/", include("touchline.reports.urls")),
+    path("campaigns/", include("touchline.campaigns.urls")),
+    path("sites/", include("touchline.tracking.urls")),
     path("t.js", tracking_public.snippet_js, name="snippet"),
     path("t/", include("touchline.tracking.public_urls")),
     path("t/", include("touchline.sequences.public_urls")),

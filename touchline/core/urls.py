@@ -8,6 +8,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="core/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/switch/", views.account_switch_view, name="account-switch"),
-    path("campaigns/", views.section_to_come, {"section": "campaigns"}, name="campaigns-home"),
     path("dashboards/", views.section_to_come, {"section": "dashboards"}, name="dashboards-home"),
 ]

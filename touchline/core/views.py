@@ -26,7 +26,6 @@ def account_switch_view(request):
 
 # Sections whose apps arrive with later work; each shows an honest empty state until then.
 SECTIONS_TO_COME = {
-    "campaigns": ("Campaigns", "Marketing campaigns are not available in this version yet."),
     "dashboards": ("Dashboards", "Dashboards are not available in this version yet."),
 }
 

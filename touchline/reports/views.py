@@ -49,13 +49,20 @@ ANALYZE_REPORTS = ("sequence_summary", "sequence_performance", "email_performanc
 PERFORMANCE_REPORTS = ("sequence_summary", "email_performance", "enrollment_status_by_step")
 
 
-def _sections(request, keys: tuple[str, ...], data, drilldowns: dict[str, str] | None = None) -> list[dict]:
+def composite_sections(request, keys: tuple[str, ...], data, drilldowns: dict[str, str] | None = None) -> list[dict]:
+    """Run each report of a composite page with the page's filters. A key "report:value" runs the report once per
+    value of its own extra parameter (the campaign asset reports, one per asset type)."""
     sections = []
-    for key in keys:
-        section = {"report": report_get(key), "result": None, "errors": {}, "timed_out": "",
+    for entry in keys:
+        key, _, extra = entry.partition(":")
+        report = report_get(key)
+        section_data = data.copy()
+        if extra:
+            section_data[report.extra_params[0][0]] = extra
+        section = {"report": report, "result": None, "errors": {}, "timed_out": "",
                    "drilldown": (drilldowns or {}).get(key, "")}
         try:
-            section["result"] = run(key, account=request.account, data=data)
+            section["result"] = run(key, account=request.account, data=section_data)
             section["chart"] = section["result"].to_json()
         except ReportParamError as error:
             section["errors"] = error.fields
@@ -65,17 +72,22 @@ def _sections(request, keys: tuple[str, ...], data, drilldowns: dict[str, str] |
     return sections
 
 
+def filter_fields(request, data, params, hide: tuple[str, ...] = ()) -> list[dict]:
+    """The filter inputs of a composite page: each parameter with its current value and choices."""
+    return [{"param": p, "value": data.get(p.key, p.default),
+             "choices": p.choices(request.account) if p.choices else None}
+            for p in params if p.key not in hide]
+
+
 def _filters(request, data) -> list[dict]:
     from touchline.reports.queries.sequence_common import FILTER_PARAMS
 
-    return [{"param": p, "value": data.get(p.key, p.default),
-             "choices": p.choices(request.account) if p.choices else None}
-            for p in FILTER_PARAMS if p.key != "sequence" or "sequence" not in data]
+    return filter_fields(request, data, FILTER_PARAMS, hide=("sequence",) if "sequence" in data else ())
 
 
 @login_required
 def sequences_analyze(request):
-    sections = _sections(request, ANALYZE_REPORTS, request.GET)
+    sections = composite_sections(request, ANALYZE_REPORTS, request.GET)
     context = {"title": "Analyze sequences", "sections": sections, "filters": _filters(request, request.GET),
                "action": reverse("reports:sequences-analyze")}
     return render(request, "reports/composite_partial.html" if request.htmx else "reports/composite.html", context)
@@ -91,7 +103,7 @@ def sequence_performance(request, sequence_id: int):
     drill = reverse("reports:sequence-step-contacts", kwargs={"sequence_id": sequence.pk, "step_id": 0,
                                                                  "status": "STATUS"})
     drill = drill.replace("/0/", "/{label_id}/").replace("STATUS", "{series}") + "?" + request.GET.urlencode()
-    sections = _sections(request, PERFORMANCE_REPORTS, data, {"enrollment_status_by_step": drill})
+    sections = composite_sections(request, PERFORMANCE_REPORTS, data, {"enrollment_status_by_step": drill})
     context = {"title": f"{sequence.name} — performance", "sequence": sequence, "sections": sections,
                "filters": _filters(request, data),
                "action": reverse("reports:sequence-performance", kwargs={"sequence_id": sequence.pk})}

@@ -129,7 +129,7 @@ class CampaignOverview(CampaignReport):
             value = int(fetched[key][0]["n"])
             goal = getattr(query.campaign, GOALS[key])
             progress = (Decimal(value * 100) / goal).quantize(Decimal("0.1")) if goal else None
-            rows.append({"metric": key, "label": METRICS[key].label, "value": value, "goal": goal,
+            rows.append({"metric": key, "label_id": key, "label": METRICS[key].label, "value": value, "goal": goal,
                          "progress": progress})
         return ReportResult(
             report=self.key, title=f"{query.campaign.name}: overview", params=query.echo,
