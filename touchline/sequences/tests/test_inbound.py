@@ -3,17 +3,15 @@ to the SMTP sink; and flufl.bounce's own 117 real bounce messages."""
 
 import ast
 import os
-from datetime import UTC, datetime
 from email import message_from_binary_file, policy
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django_scopes import scope, scopes_disabled
+from django_scopes import scopes_disabled
 
 from touchline.api.tokens import api_token_create
-from touchline.sequences import sending, services
 from touchline.sequences.inbound import bounce_failures, inbound_process
 from touchline.sequences.models import (
     EmailSuppression,
@@ -22,32 +20,11 @@ from touchline.sequences.models import (
     EnrollmentStatus,
     EventKind,
     InboundMessage,
-    SentMessage,
 )
 
 pytestmark = pytest.mark.django_db
-FIXTURES = Path(__file__).parent / "fixtures" / "inbound"
-MONDAY = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 BOUNCE_DATA = Path(os.environ.get("FLUFL_BOUNCE_SOURCE", Path(__file__).resolve().parents[3] / "var" / "test-data"
                                   / "flufl_bounce-6.0.0"))
-
-
-@pytest.fixture
-def sent(cadence, sink):
-    """Grace enrolled, and the first email of the sequence really sent; returns (enrollment, raw fixture reader)."""
-    grace = cadence.contact("grace@navy.test")
-    with scope(account=cadence.account):
-        [enrollment] = services.enrollments_create(sequence=cadence.sequence, contacts=[grace], inbox=cadence.inbox,
-                                                   enrolled_by=cadence.user, now=MONDAY).enrolled
-    sending.sequences_tick(now=MONDAY)
-    with scopes_disabled():
-        message = SentMessage.all_accounts.get()
-    assert sink.messages[0]["Message-ID"] == message.message_id
-
-    def raw(name: str) -> bytes:
-        return (FIXTURES / name).read_bytes().replace(b"{IN_REPLY_TO}", message.message_id.encode())
-
-    return enrollment, message, raw
 
 
 def status(enrollment) -> str:
@@ -60,9 +37,10 @@ def events(kind):
         return list(EngagementEvent.all_accounts.filter(kind=kind))
 
 
-def test_a_reply_from_outlook_ends_the_enrollment_as_replied(sent):
+@pytest.mark.parametrize("name", ["reply_outlook.eml", "reply_gmail.eml", "reply_apple_mail.eml"])
+def test_a_reply_ends_the_enrollment_as_replied_when_it_answers_a_sequence_email(sent, name):
     enrollment, message, raw = sent
-    result = inbound_process(raw("reply_outlook.eml"))
+    result = inbound_process(raw(name))
     assert (result.classification, result.enrollment_ids) == ("reply", [enrollment.pk])
     assert status(enrollment) == EnrollmentStatus.REPLIED
     [reply] = events(EventKind.REPLY)
@@ -118,6 +96,17 @@ def test_the_same_message_twice_changes_nothing_the_second_time(sent):
         assert InboundMessage.all_accounts.count() == 1
 
 
+def test_a_reply_quoting_a_bounce_is_a_reply_when_a_person_sent_it(sent):
+    enrollment, _, raw = sent
+    quoting = raw("reply_not_to_a_sequence_email.eml").replace(
+        b"Hi Ada, separate question", b"FYI this bounced:\n\nThe following addresses had permanent fatal errors "
+        b"-----\n<bob@navy.test>\n<<< 550 5.1.1 <bob@navy.test>... User unknown\n\nSeparate question")
+    assert inbound_process(quoting).classification == "reply"
+    assert status(enrollment) == EnrollmentStatus.REPLIED
+    with scopes_disabled():
+        assert not EmailSuppression.all_accounts.exists()
+
+
 def test_a_stranger_s_email_is_kept_as_unmatched(sent):
     enrollment, _, raw = sent
     stranger = raw("reply_not_to_a_sequence_email.eml").replace(b"grace@navy.test", b"nobody@else.test")
@@ -130,12 +119,41 @@ def test_inbound_command_reads_a_file_and_refuses_what_is_not_an_email(sent, tmp
     path = tmp_path / "reply.eml"
     path.write_bytes(raw("reply_outlook.eml"))
     call_command("inbound", str(path))
-    assert capsys.readouterr().out.startswith(f"reply, ended enrollment(s) {enrollment.pk}")
+    assert capsys.readouterr().out.startswith(f"reply — enrollment(s) {enrollment.pk} (")
     empty = tmp_path / "empty.eml"
     empty.write_bytes(b"")
     with pytest.raises(CommandError) as error:
         call_command("inbound", str(empty))
     assert error.value.returncode == 2
+
+
+def test_inbound_command_exits_75_when_the_database_cannot_store_the_message(sent, tmp_path, inbound_rejected):
+    enrollment, _, raw = sent
+    path = tmp_path / "reply.eml"
+    path.write_bytes(raw("reply_outlook.eml"))
+    with inbound_rejected(), pytest.raises(CommandError) as error:
+        call_command("inbound", str(path))
+    assert error.value.returncode == 75  # EX_TEMPFAIL: the MTA keeps the message and tries again
+    assert status(enrollment) == EnrollmentStatus.ACTIVE  # nothing half-applied
+
+
+def test_inbound_api_refuses_a_body_when_it_is_not_sent_as_an_email(sent, client, cadence):
+    _, _, raw = sent
+    _, token = api_token_create(user=cadence.user, account=cadence.account, name="mta")
+    response = client.post("/api/v1/sequences/inbound", raw("reply_outlook.eml"), content_type="text/plain",
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 415
+
+
+def test_inbound_api_answers_503_when_the_database_cannot_store_the_message(sent, client, cadence,
+                                                                          inbound_rejected):
+    enrollment, _, raw = sent
+    _, token = api_token_create(user=cadence.user, account=cadence.account, name="mta")
+    with inbound_rejected():
+        response = client.post("/api/v1/sequences/inbound", raw("reply_outlook.eml"), content_type="message/rfc822",
+                               headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503
+    assert status(enrollment) == EnrollmentStatus.ACTIVE
 
 
 def test_inbound_api_takes_the_raw_message_with_a_token(sent, client, cadence):
@@ -172,5 +190,5 @@ def test_flufl_bounce_source_is_fetched():
 def test_bounce_failures_finds_the_failed_addresses_of_real_bounces(filename, expected, temporary):
     with (BOUNCE_DATA / "tests" / "data" / filename).open("rb") as handle:
         mail = message_from_binary_file(handle, policy=policy.default)
-    found = {address for address, kind in bounce_failures(mail) if kind == ("soft" if temporary else "hard")}
+    found = {f.address for f in bounce_failures(mail) if f.bounce_type == ("soft" if temporary else "hard")}
     assert {e.lower() for e in expected} <= found
