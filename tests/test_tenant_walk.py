@@ -29,6 +29,7 @@ EXCLUDED_PREFIXES = {
 EXCLUDED_EXACT = {
     "login/": "public by design",
     "logout/": "ends the session; holds no data",
+    "t.js": "the tracking snippet: one static script, the same for everyone",
 }
 NO_DATA_PATTERN = re.compile(r"(openapi\.json|docs/?)$")  # the API's schema and docs describe shapes, not rows
 
@@ -55,12 +56,21 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "status": lambda b: "active",  # an enrollment status: a shared value, the rows must still be A's
     # A file of the local outbox; whether B's own file is refused to A is tested in sequences/tests/test_outbox.py.
     "name": lambda b: "0-not-in-this-outbox.eml",
+    "campaign_id": lambda b: _b_campaign(b)["campaign"].pk,
+    "association_id": lambda b: _b_campaign(b)["association"].pk,
+    "site_id": lambda b: _b_campaign(b)["site"].pk,
+    # A form's public key: its definition (fields only) is public by design, see PUBLIC_BY_DESIGN.
+    "key": lambda b: _b_campaign(b)["form"].key,
 }
 # Routes that show account B's object to anyone on purpose, and why. The walk still requests them as A's user
 # and anonymously and checks they show none of B's data; it does not expect a refusal.
 PUBLIC_BY_DESIGN = {
     "meet/<slug:slug>/": "a booking page is a host's public link: anyone may see its free times and book one",
+    "t/forms/<str:key>": "a form's embed fetches its fields from any website; it answers field names only",
+    "t/forms/<str:key>/submit": "any website's visitor may submit a form; it answers what was wrong, not data",
 }
+# Public routes that take only POST: anonymous GETs must answer 405.
+POST_ONLY = {"t/forms/<str:key>/submit"}
 # Routes that answer every request alike, with nothing of any account in it: the open pixel answers the same
 # 1x1 GIF to any token, valid or not, so mail clients never show a broken image; it records nothing for a bad one.
 SAME_ANSWER_FOR_ANY_TOKEN = {"t/o/<str:token>.gif"}
@@ -85,6 +95,22 @@ def _b_sequence(b: dict) -> dict:
                                               enrolled_by=b["user"]).enrolled
             task = step_run(enrollment_id=enrollment.pk)  # the call step becomes B's task
         b |= {"sequence": sequence, "step": step, "inbox": inbox, "task": task}
+    return b
+
+
+def _b_campaign(b: dict) -> dict:
+    """Account B's site, form and campaign (names carry the marker), the form associated with it; made once."""
+    if "campaign" not in b:
+        from touchline.campaigns import services as campaigns
+        from touchline.tracking import services as tracking
+
+        with scope(account=b["account"]):
+            site = tracking.site_create(account=b["account"], name=f"{B_MARKER} site", domains="b.test")
+            form = tracking.form_create(account=b["account"], site=site, name=f"{B_MARKER} form",
+                                        fields=[{"name": "email"}])
+            campaign = campaigns.campaign_create(account=b["account"], name=f"{B_MARKER} campaign")
+            association = campaigns.association_add(campaign=campaign, asset=campaigns.form_asset(form=form))
+        b |= {"site": site, "form": form, "campaign": campaign, "association": association}
     return b
 
 
@@ -196,7 +222,8 @@ def test_every_url_without_login_redirects_to_login_or_refuses(client):
         response = client.get(path)
         assert B_MARKER not in response.content.decode(errors="replace"), f"GET {path} leaks to anonymous"
         if route in PUBLIC_BY_DESIGN:
-            assert response.status_code == 200, f"GET {path} -> {response.status_code}"
+            expected = 405 if route in POST_ONLY else 200
+            assert response.status_code == expected, f"GET {path} -> {response.status_code}"
         elif path.startswith("/api/"):
             assert response.status_code in {401, 403, 404, 405}, f"GET {path} -> {response.status_code}"
         else:

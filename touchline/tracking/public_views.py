@@ -94,11 +94,8 @@ def form_definition(request, key: str):
     form = _form_or_none(key)
     if form is None:
         return _error(404, "not_found", "Unknown form.")
-    return _cors(
-        JsonResponse(
-            {"name": form.name, "fields": form.fields, "thank_you": form.thank_you, "honeypot": HONEYPOT_FIELD}
-        )
-    )
+    # The form name is the account's own label and stays private; the embed needs only the fields.
+    return _cors(JsonResponse({"fields": form.fields, "thank_you": form.thank_you, "honeypot": HONEYPOT_FIELD}))
 
 
 @csrf_exempt
