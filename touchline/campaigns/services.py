@@ -32,10 +32,18 @@ CAMPAIGN_FIELDS = {"name", "owner", "utm_campaign", "start_date", "end_date", "b
 UTM_VALUE = re.compile(r"[A-Za-z0-9._+-]{1,100}")
 
 
+# Terms and contents are free text (search keywords, ad variants); they are URL-encoded when the link is built.
+UTM_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+
+
 def _utm_check(field: str, value: str, *, required: bool) -> str:
     value = value.strip()
     if not value and not required:
         return ""
+    if field in ("utm_term", "utm_content"):
+        if not UTM_TEXT.fullmatch(value):
+            raise ValidationError({field: "At most 100 characters, no control characters."})
+        return value
     if not UTM_VALUE.fullmatch(value):
         raise ValidationError({field: "Use 1–100 letters, digits, '-', '_', '.' or '+' (no spaces)."})
     return value
