@@ -66,7 +66,6 @@ def web_demo(ctx: DemoContext) -> dict[str, int]:
         made.append((campaign, landing, start, links))
 
     hits = submissions = 0
-    emails = set()
     for v in range(VISITORS[ctx.size]):
         visitor = f"demo-visitor-{v:07d}"
         first_at = now - timedelta(days=HISTORY_DAYS) + timedelta(seconds=rng.random() * HISTORY_DAYS * 86_400)
@@ -93,15 +92,14 @@ def web_demo(ctx: DemoContext) -> dict[str, int]:
                 previous, url = url, SITE + rng.choice(PAGES)
                 at += timedelta(seconds=rng.randint(20, 240))
             if rng.random() < 0.12:
-                email = ctx.fake.unique.email()
-                if email not in emails:
-                    emails.add(email)
-                    form = demo_form if rng.random() < 0.6 else newsletter
-                    tracking.form_submission_record(
-                        form=form, submission_id=f"demo-sub-{submissions:07d}", visitor_key=visitor,
-                        page_url=previous, at=at,
-                        data={"email": email, "first_name": ctx.fake.first_name(),
-                              "last_name": ctx.fake.last_name(), "job_title": "Marketing Manager"})
-                    submissions += 1
+                first, last = ctx.fake.first_name(), ctx.fake.last_name()
+                # Reserved .example domains (RFC 2606), as the CRM demo uses: demo data never names real mailboxes.
+                email = f"{first}.{last}.web{submissions}@{ctx.fake.domain_word()}.example".lower()
+                form = demo_form if rng.random() < 0.6 else newsletter
+                tracking.form_submission_record(
+                    form=form, submission_id=f"demo-sub-{submissions:07d}", visitor_key=visitor,
+                    page_url=previous, at=at,
+                    data={"email": email, "first_name": first, "last_name": last, "job_title": "Marketing Manager"})
+                submissions += 1
             at += timedelta(hours=rng.randint(2, 24 * 14))
     return {"campaigns": len(made), "page views": hits, "form submissions": submissions}
