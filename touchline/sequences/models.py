@@ -362,3 +362,46 @@ class InboundMessage(AccountOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "message_id"], condition=~Q(message_id=""),
                                                name="inbound_unique_message_id")]
+
+
+class EspProvider(models.TextChoices):
+    SENDGRID = "sendgrid", "SendGrid"
+    MAILGUN = "mailgun", "Mailgun"
+    POSTMARK = "postmark", "Postmark"
+    AMAZON_SES = "amazon_ses", "Amazon SES (via SNS)"
+
+
+def _esp_webhook_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+class EspWebhook(AccountOwned):
+    """Where an account's own email provider (ESP) posts its event notifications: `/webhooks/esp/<provider>/<key>`
+    (docs/esp-webhooks.md). What proves a request is the provider's differs per provider:
+
+    - SendGrid: `secret` is the signed event webhook's verification key (ECDSA P-256 public key, base64 or PEM);
+    - Mailgun: `secret` is the HTTP webhook signing key (HMAC-SHA256);
+    - Postmark: no signature: `username`/`secret` are the HTTP basic auth credentials put in the webhook URL;
+    - Amazon SES: SNS signs every message with Amazon's certificate; `topic_arn` names the only topic accepted, and
+      a topic's subscription confirmation leaves its `subscribe_url` here for an administrator to open.
+
+    `allowed_ips` optionally limits any provider to the listed addresses or networks (one a line or comma)."""
+
+    provider = models.CharField(max_length=20, choices=EspProvider.choices)
+    key = models.CharField(max_length=64, unique=True, default=_esp_webhook_key,
+                           help_text="The unguessable last part of the webhook URL")
+    secret = models.TextField(blank=True, help_text="SendGrid verification key, Mailgun signing key or Postmark "
+                                                    "basic auth password")
+    username = models.CharField(max_length=200, blank=True, help_text="Postmark basic auth user name")
+    topic_arn = models.CharField(max_length=300, blank=True, help_text="Amazon SNS topic ARN (Amazon SES only)")
+    allowed_ips = models.TextField(blank=True, help_text="Optional: accept requests only from these addresses "
+                                                         "or networks (one a line)")
+    subscribe_url = models.TextField(blank=True, help_text="SNS subscription waiting for confirmation: open this "
+                                                           "URL to confirm it")
+    subscribe_url_received_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} webhook of {self.account_id}"
