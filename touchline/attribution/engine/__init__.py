@@ -1,0 +1,32 @@
+"""Touchline's attribution engine: pure Python, no Django.
+
+Given the touches (credit-earning interactions) of one conversion, it decides which belong to the journey, where
+its key positions are, how each model weighs them (exact Fractions summing to 1) and how money splits in exact
+decimals; and it learns channel removal effects for the data-driven model. Django code loads interactions,
+calls these functions and stores the credits.
+
+    ordered = journey(touches, converted_at=deal.closed_won_at)
+    w = weights("u_shaped", ordered, conversion=Conversion.REVENUE, converted_at=..., positions=Positions(...))
+    money = split_amount(deal.amount, w, last_key=key_positions(...).last_key)
+"""
+
+from .journeys import Conversion, KeyPositions, Positions, Touch, journey, key_positions
+from .markov import data_driven_weights, removal_effects
+from .models import DATA_DRIVEN, MODELS, MODELS_FOR, weights
+from .money import split_amount
+
+__all__ = [
+    "DATA_DRIVEN",
+    "MODELS",
+    "MODELS_FOR",
+    "Conversion",
+    "KeyPositions",
+    "Positions",
+    "Touch",
+    "data_driven_weights",
+    "journey",
+    "key_positions",
+    "removal_effects",
+    "split_amount",
+    "weights",
+]
