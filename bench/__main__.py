@@ -204,6 +204,40 @@ def _wrk(url: str, paths_file: Path | None, workdir: str) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
+COLLECT_LUA = """
+counter = 0
+local threads = 0
+setup = function(thread) threads = threads + 1; thread:set("tid", threads) end
+request = function()
+  counter = counter + 1
+  local body = string.format('{"k":"%s","h":"bench%d-%09d","v":"visitor-%05d","u":"https://bench.test/p%d",'
+    .. '"t":"Bench","r":"","w":1440}', os.getenv("BENCH_SITE"), tid, counter, counter % 5000, counter % 50)
+  return wrk.format("POST", "/t/collect", {["Content-Type"] = "text/plain", ["User-Agent"] = os.getenv("BENCH_UA")},
+                    body)
+end
+"""
+PERSON_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+                "Safari/537.36")
+
+
+def _wrk_collect(port: int, site_key: str, workdir: str) -> dict[str, float]:
+    """wrk POSTing unique page-view hits for 5,000 visitors: requests/s, p99 latency (ms), requests answered 2xx."""
+    import re
+    import subprocess
+
+    script = Path(workdir) / "collect.lua"
+    script.write_text(COLLECT_LUA)
+    env = dict(os.environ, BENCH_SITE=site_key, BENCH_UA=PERSON_AGENT)
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", "-s", str(script),
+                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, env=env, check=True).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p99": p99_ms,
+            "acknowledged": total - int(non_2xx.group(1) if non_2xx else 0)}
+
+
 def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
     """Open-pixel hits through granian and the whole middleware stack, beside a bare view doing one insert."""
     import shutil
@@ -226,6 +260,12 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
         before = EngagementEvent.all_accounts.filter(kind="open").count()
     paths = Path(workdir) / "pixels.txt"
     paths.write_text("".join(f"/t/o/{open_token(pk)}.gif\n" for pk in ids))
+    from touchline.tracking.models import PageView, PendingHit
+    from touchline.tracking.services import pending_hits_drain
+    from touchline.tracking.services import site_create
+
+    with scopes_disabled():
+        site = site_create(account=SentMessage.all_accounts.first().account, name="bench", domains="bench.test")
     port = free_port()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings")
     server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
@@ -240,15 +280,30 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
                 clock.sleep(0.1)
         bare = _wrk(f"http://127.0.0.1:{port}/bench/insert", None, workdir)
         pixel = _wrk(f"http://127.0.0.1:{port}", paths, workdir)
+        collect = _wrk_collect(port, site.key, workdir)
     finally:
         server.terminate()
         server.wait(timeout=10)
     with scopes_disabled():
         recorded = EngagementEvent.all_accounts.filter(kind="open").count() - before
+        stored = PendingHit.all_accounts.filter(site=site).count()
+        start = clock.perf_counter()
+        sessionised = pending_hits_drain()
+        drain_seconds = clock.perf_counter() - start
+        views = PageView.all_accounts.filter(site=site).count()
+    # A hit is lost when the collector acknowledged it and it is not stored (stored may exceed acknowledged: wrk
+    # drops answers still in flight when its time is up).
+    lost = max(0, collect["acknowledged"] - stored)
     return [(f"bare Django view, one {connection.vendor} insert (granian, wrk 16 connections)", f"{bare:,.0f} req/s",
              f"{WRK_SECONDS} s"),
             ("open pixel hits recorded, same server", f"{pixel:,.0f} req/s",
-             f"{pixel / bare:.0%} of the bare view; {recorded:,} opens recorded over {len(ids):,} messages")]
+             f"{pixel / bare:.0%} of the bare view; {recorded:,} opens recorded over {len(ids):,} messages"),
+            ("collector page views (validate, bot check, sessionise, idempotent insert)", f"{collect['rps']:,.0f} "
+             f"req/s", f"{collect['rps'] / bare:.0%} of the bare view; p99 {collect['p99']:.1f} ms; "
+             f"{collect['acknowledged']:,} acknowledged, {stored:,} stored, {lost:,} lost"),
+            ("worker sessionising the accepted hits into sessions and page views",
+             f"{sessionised / drain_seconds:,.0f} hits/s", f"{sessionised:,} hits in {drain_seconds:.1f} s; "
+             f"{views:,} page views for {stored:,} stored hits")]
 
 
 def main() -> None:

@@ -65,7 +65,9 @@ def visitor_page(browser):
 
 
 def views_stored() -> list[str]:
+    """Page views, after sessionising what the collector accepted (the worker's task, run here)."""
     with scopes_disabled():
+        tracking.pending_hits_drain()
         return list(PageView.all_accounts.order_by("occurred_at", "pk").values_list("url", flat=True))
 
 

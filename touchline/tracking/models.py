@@ -114,6 +114,25 @@ class PageView(AccountOwned):
         ]
 
 
+class PendingHit(AccountOwned):
+    """A page view the collector accepted and has not sessionised yet: the collector's one durable, idempotent
+    insert (a retried hit id is ignored). The worker turns pending hits into sessions and page views in time
+    order and deletes them (services.pending_hits_process)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    hit_id = models.CharField(max_length=64)
+    visitor_key = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    url = models.CharField(max_length=2000)
+    title = models.CharField(max_length=500, blank=True)
+    referrer = models.CharField(max_length=2000, blank=True)
+    screen_width = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "hit_id"], name="pendinghit_unique_hit")]
+        indexes = [models.Index(fields=["occurred_at", "id"]), models.Index(fields=["site", "visitor_key"])]
+
+
 class DropReason(models.TextChoices):
     UNKNOWN_SITE = "unknown_site", "Unknown site key"
     FOREIGN_HOST = "foreign_host", "Page not on the site's domains"

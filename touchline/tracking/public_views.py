@@ -74,7 +74,7 @@ def collect(request):
             return _cors(HttpResponse(status=202))
         return _error(refused.status, refused.reason, refused.message)
     try:
-        services.pageview_record(site=accepted.site, hit=accepted.hit)
+        services.hit_enqueue(site=accepted.site, hit=accepted.hit)
     except DatabaseError:
         # Not stored: say so, so the snippet keeps the hit and sends it again.
         log.exception("collector could not store hit %s", accepted.hit.hit_id)

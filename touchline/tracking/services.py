@@ -30,6 +30,7 @@ from touchline.tracking.models import (
     Form,
     FormSubmission,
     PageView,
+    PendingHit,
     Site,
     Visitor,
     WebSession,
@@ -84,6 +85,43 @@ def _starts_new_session(
     if utm["utm_campaign"] and utm["utm_campaign"] != last.utm_campaign:
         return True
     return is_external_referrer(referrer, own_hosts) and referrer != last.referrer
+
+
+def hit_enqueue(*, site: Site, hit: Hit) -> None:
+    """The collector's write: one INSERT of the accepted hit, ignored when the site already has its id (a retry).
+    Committed when this returns, so the collector may answer 2xx; sessionising comes later, in the worker."""
+    with transaction.atomic():  # its own transaction (a savepoint inside another): a failure leaves nothing
+        PendingHit.all_accounts.bulk_create([PendingHit(
+            account_id=site.account_id, site=site, hit_id=hit.hit_id, visitor_key=hit.visitor_key,
+            occurred_at=hit.occurred_at or timezone.now(), url=hit.url, title=hit.title, referrer=hit.referrer,
+            screen_width=hit.screen_width)], ignore_conflicts=True)
+
+
+PENDING_BATCH = 2_000
+
+
+def pending_hits_process(*, site: Site | None = None, visitor_key: str = "", limit: int = PENDING_BATCH) -> int:
+    """Sessionise up to `limit` pending hits, oldest first (all sites, or one visitor of one site), and delete
+    them; returns how many were processed. Each hit is stored by pageview_record, which ignores a hit id already
+    stored, so a batch interrupted half-way is simply processed again."""
+    pending = PendingHit.all_accounts.select_related("site").order_by("occurred_at", "pk")
+    if site is not None:
+        pending = pending.filter(site=site, visitor_key=visitor_key)
+    batch = list(pending[:limit])
+    for row in batch:
+        pageview_record(site=row.site, hit=Hit(hit_id=row.hit_id, visitor_key=row.visitor_key, url=row.url,
+                                                title=row.title, referrer=row.referrer,
+                                                screen_width=row.screen_width, occurred_at=row.occurred_at))
+    PendingHit.all_accounts.filter(pk__in=[row.pk for row in batch]).delete()
+    return len(batch)
+
+
+def pending_hits_drain() -> int:
+    """Process pending hits until none is left (the worker's periodic task)."""
+    total = 0
+    while processed := pending_hits_process():
+        total += processed
+    return total
 
 
 def pageview_record(*, site: Site, hit: Hit) -> tuple[PageView, bool]:
@@ -267,6 +305,9 @@ def _submission_insert(
     account = form.account
     visitor = None
     if visitor_key:
+        # The visitor's accepted page views may still wait for the worker: sessionise them first, so the sessions
+        # the contact inherits (and its original source) are all there.
+        pending_hits_process(site=form.site, visitor_key=visitor_key)
         visitor, _ = Visitor.all_accounts.get_or_create(
             site_id=form.site_id, key=visitor_key, defaults={"account": account, "first_seen_at": at}
         )
