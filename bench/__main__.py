@@ -261,8 +261,7 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
     paths = Path(workdir) / "pixels.txt"
     paths.write_text("".join(f"/t/o/{open_token(pk)}.gif\n" for pk in ids))
     from touchline.tracking.models import PageView, PendingHit
-    from touchline.tracking.services import pending_hits_drain
-    from touchline.tracking.services import site_create
+    from touchline.tracking.services import pending_hits_drain, site_create
 
     with scopes_disabled():
         site = site_create(account=SentMessage.all_accounts.first().account, name="bench", domains="bench.test")
