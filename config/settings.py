@@ -74,7 +74,9 @@ def _database() -> dict:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         # A relative SQLite path is relative to the project directory, not to the shell's cwd.
         url = f"sqlite:///{BASE_DIR / url.removeprefix('sqlite:///')}"
-    config = dj_database_url.parse(url, conn_max_age=0 if url.startswith("sqlite") else 60)
+    # Connections are kept between requests (per server thread): opening a SQLite file and running its
+    # PRAGMAs on every request cost more than the request itself.
+    config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {
             # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so two

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -87,14 +87,20 @@ def _starts_new_session(
     return is_external_referrer(referrer, own_hosts) and referrer != last.referrer
 
 
+PENDING_INSERT = (
+    f"INSERT INTO {PendingHit._meta.db_table} (account_id, site_id, hit_id, visitor_key, occurred_at, url, title, "
+    "referrer, screen_width) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site_id, hit_id) DO NOTHING")
+
+
 def hit_enqueue(*, site: Site, hit: Hit) -> None:
     """The collector's write: one INSERT of the accepted hit, ignored when the site already has its id (a retry).
-    Committed when this returns, so the collector may answer 2xx; sessionising comes later, in the worker."""
-    with transaction.atomic():  # its own transaction (a savepoint inside another): a failure leaves nothing
-        PendingHit.all_accounts.bulk_create([PendingHit(
-            account_id=site.account_id, site=site, hit_id=hit.hit_id, visitor_key=hit.visitor_key,
-            occurred_at=hit.occurred_at or timezone.now(), url=hit.url, title=hit.title, referrer=hit.referrer,
-            screen_width=hit.screen_width)], ignore_conflicts=True)
+    Committed when this returns, so the collector may answer 2xx; sessionising comes later, in the worker.
+    Plain SQL (portable: SQLite and PostgreSQL both say ON CONFLICT … DO NOTHING) because this runs once per hit
+    and the ORM's insert machinery costs more than the insert."""
+    occurred_at = connection.ops.adapt_datetimefield_value(hit.occurred_at or timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside another transaction
+        cursor.execute(PENDING_INSERT, [site.account_id, site.pk, hit.hit_id, hit.visitor_key, occurred_at, hit.url,
+                                        hit.title, hit.referrer, hit.screen_width])
 
 
 PENDING_BATCH = 2_000
