@@ -61,6 +61,9 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "site_id": lambda b: _b_campaign(b)["site"].pk,
     # A form's public key: its definition (fields only) is public by design, see PUBLIC_BY_DESIGN.
     "key": lambda b: _b_campaign(b)["form"].key,
+    # The key of B's SendGrid event webhook (/webhooks/esp/<provider>/<key>): a request without SendGrid's signature
+    # must be refused (403) whoever is logged in; the other providers' routes answer 404 for a SendGrid key.
+    "webhook_key": lambda b: _b_esp_webhook_key(b),
 }
 # Routes that show account B's object to anyone on purpose, and why. The walk still requests them as A's user
 # and anonymously and checks they show none of B's data; it does not expect a refusal.
@@ -112,6 +115,14 @@ def _b_campaign(b: dict) -> dict:
             association = campaigns.association_add(campaign=campaign, asset=campaigns.form_asset(form=form))
         b |= {"site": site, "form": form, "campaign": campaign, "association": association}
     return b
+
+
+def _b_esp_webhook_key(b: dict) -> str:
+    from touchline.sequences.models import EspWebhook
+
+    webhook, _ = EspWebhook.all_accounts.get_or_create(account=b["account"], provider="sendgrid",
+                                                       defaults={"secret": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"})
+    return webhook.key
 
 
 def _b_booking_page_slug(b: dict) -> str:
