@@ -124,9 +124,8 @@ def _shaped(shape: _Shape, ordered: Sequence[Touch], positions: Positions) -> di
             raw[index] += share  # positions on one touch add (rule 1)
             at_key_position.add(index)
     middle = [i for i in range(len(ordered)) if i not in at_key_position]
-    if middle:
-        for i in middle:
-            raw[i] += shape.middle / len(middle)
+    for i in middle:  # no middle touch: the middle share is left out, then normalised away (rule 2)
+        raw[i] += shape.middle / len(middle)
     total = sum(raw)  # > 0: F always exists and every shape gives F or "last" a share
     return {touch.key: raw[i] / total for i, touch in enumerate(ordered)}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 
@@ -34,12 +34,11 @@ def split_amount(
 
     exponent = min(int(amount.as_tuple().exponent), -2)
     quantum = Fraction(10) ** exponent
-    amount_units = Fraction(amount) / quantum  # an integer: the amount counted in quanta
-    assert amount_units.denominator == 1
+    amount_units = int(Fraction(amount) / quantum)  # exact: the quantum is never coarser than the amount's unit
 
-    def units(rounding) -> dict[Hashable, int]:
+    def units(rounding: Callable[[Fraction], int]) -> dict[Hashable, int]:
         shares = {key: rounding(amount_units * Fraction(w)) for key, w in weights.items() if key != last_key}
-        shares[last_key] = int(amount_units) - sum(shares.values())
+        shares[last_key] = amount_units - sum(shares.values())
         return shares
 
     shares = units(round)  # round(Fraction) rounds half to even, exactly
