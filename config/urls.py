@@ -20,6 +20,7 @@ urlpatterns = [
     path("t/", include("touchline.sequences.public_urls")),
     path("meet/", include("touchline.sequences.booking_urls")),
     path("outbox/", include("touchline.sequences.outbox_urls")),
+    path("webhooks/esp/", include("touchline.sequences.webhook_urls")),
     path("", include("touchline.sequences.urls")),
     path("settings/api-tokens/", include("touchline.api.urls")),
 ]
