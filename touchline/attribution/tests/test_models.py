@@ -13,6 +13,8 @@ after the last touch, so every model applies. Key positions per journey length (
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction as Fr
@@ -428,3 +430,8 @@ def test_split_amount_raises_when_weights_do_not_sum_to_one():
 def test_split_amount_raises_when_the_last_key_is_not_weighted():
     with pytest.raises(ValueError, match="last_key"):
         split_amount(Decimal("10.00"), THIRDS, last_key=7)
+
+
+def test_engine_imports_nothing_from_django_when_loaded_on_its_own():
+    probe = "import sys, touchline.attribution.engine; print(sorted(m for m in sys.modules if m.startswith('django')))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"
