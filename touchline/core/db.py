@@ -59,3 +59,15 @@ def time_budget(milliseconds: int) -> Iterator[None]:
             raw.set_progress_handler(None, SQLITE_PROGRESS_STEP)
         return
     yield
+
+
+def execute_one(sql: str, params: list) -> None:
+    """Run one write statement as its own unit: in autocommit mode the statement is atomic by itself (no
+    BEGIN/COMMIT round trips — this is the per-hit write of the public tracking endpoints); inside a caller's
+    transaction it runs in a savepoint, so a failure leaves that transaction usable."""
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)

@@ -405,3 +405,24 @@ class EspWebhook(AccountOwned):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} webhook of {self.account_id}"
+
+
+class PendingEmailHit(models.Model):
+    """An open-pixel or click request whose signed token verified, waiting for the worker to classify and record
+    it (tracking.pending_email_hits_process). The public endpoints answer after this one insert, so a burst of
+    pixel loads costs the database one row each; classification reads the message and its earlier events, which
+    the worker does in order of arrival. Not account-owned: the token names only the message; the worker records
+    the event in the message's account."""
+
+    kind = models.CharField(max_length=10, choices=[("open", "Open"), ("click", "Click")])
+    message_id = models.BigIntegerField()
+    user_agent = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    url = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of message {self.message_id} at {self.received_at:%Y-%m-%d %H:%M:%S}"

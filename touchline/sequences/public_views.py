@@ -48,7 +48,7 @@ def open_pixel(request, token: str):
     message_id = _verified(token, tokens.open_message_id)
     if message_id is not None and request.method == "GET":
         agent, ip = _agent_and_ip(request)
-        tracking.hit_record(kind=EventKind.OPEN, message_id=message_id, user_agent=agent, ip=ip)
+        tracking.hit_enqueue(kind=EventKind.OPEN, message_id=message_id, user_agent=agent, ip=ip)
     return HttpResponse(PIXEL, content_type="image/gif")
 
 
@@ -60,8 +60,8 @@ def click(request, token: str):
         raise Http404("Unknown link")
     if request.method == "GET":
         agent, ip = _agent_and_ip(request)
-        tracking.hit_record(kind=EventKind.CLICK, message_id=target.message_id, user_agent=agent, ip=ip,
-                            url=target.url)
+        tracking.hit_enqueue(kind=EventKind.CLICK, message_id=target.message_id, user_agent=agent, ip=ip,
+                             url=target.url)
     return HttpResponseRedirect(target.url)
 
 

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from django_tasks import task
 
 from touchline.core.periodic import register_periodic
-from touchline.sequences import sending
+from touchline.sequences import sending, tracking
 
 TICK_SECONDS = 15  # how late a due step may start; the send window and limits are far coarser
 
@@ -17,3 +17,15 @@ def sequences_tick() -> dict:
 
 
 register_periodic(sequences_tick, every_seconds=TICK_SECONDS)
+
+# How stale opens and clicks may be in reports: the pixel and the redirect only queue the hit.
+EMAIL_HITS_SECONDS = 5
+
+
+@task()
+def email_hits_record() -> int:
+    """Classify and record the opens and clicks the public endpoints queued."""
+    return tracking.pending_email_hits_drain()
+
+
+register_periodic(email_hits_record, every_seconds=EMAIL_HITS_SECONDS)

@@ -30,15 +30,16 @@ from enum import Enum
 from functools import lru_cache
 
 from crawlerdetect import CrawlerDetect
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from ua_parser import parse as parse_user_agent
 
+from touchline.core.db import execute_one
 from touchline.sequences import services
-from touchline.sequences.models import EngagementEvent, EventKind, MessageStatus, SentMessage
+from touchline.sequences.models import EngagementEvent, EventKind, MessageStatus, PendingEmailHit, SentMessage
 
 # A security gateway follows the links of a message as it is delivered, a few seconds after we hand it to
 # SMTP; a person needs longer than this to receive, open, read and click.
@@ -206,6 +207,39 @@ def hit_record(*, kind: str, message_id: int, user_agent: str = "", ip: str | No
                                   detail="implied by a click (the images were not loaded)", **fields)
         return services.event_record(contact=contact, kind=kind, message=message, occurred_at=now, url=url,
                                      detail=verdict.detail, **fields)
+
+
+PENDING_INSERT = (f"INSERT INTO {PendingEmailHit._meta.db_table} (kind, message_id, user_agent, ip, url, received_at) "
+                  "VALUES (%s, %s, %s, %s, %s, %s)")
+PENDING_BATCH = 2_000
+
+
+def hit_enqueue(*, kind: str, message_id: int, user_agent: str = "", ip: str | None = None, url: str = "",
+                now: datetime | None = None) -> None:
+    """What the pixel and the click redirect do per request: one INSERT of the hit as received (plain SQL: this
+    runs once per hit and the ORM's insert costs more than the insert). The worker records it with hit_record,
+    as of its arrival time, within seconds."""
+    received_at = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    execute_one(PENDING_INSERT, [kind, message_id, user_agent[:MAX_AGENT_LENGTH], _clean_ip(ip), url, received_at])
+
+
+def pending_email_hits_process(limit: int = PENDING_BATCH) -> int:
+    """Classify and record up to `limit` pending hits in order of arrival, then delete them; returns how many.
+    A batch interrupted half-way runs again: its hits are recorded again, which the per-minute cap and the
+    reports' "contacts who opened" (a distinct count) tolerate; raw counts may then count that hit twice."""
+    batch = list(PendingEmailHit.objects.order_by("received_at", "pk")[:limit])
+    for hit in batch:
+        hit_record(kind=hit.kind, message_id=hit.message_id, user_agent=hit.user_agent, ip=hit.ip, url=hit.url,
+                   now=hit.received_at)
+    PendingEmailHit.objects.filter(pk__in=[hit.pk for hit in batch]).delete()
+    return len(batch)
+
+
+def pending_email_hits_drain() -> int:
+    total = 0
+    while processed := pending_email_hits_process():
+        total += processed
+    return total
 
 
 def unsubscribe_message(message_id: int) -> SentMessage | None:

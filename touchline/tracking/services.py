@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from touchline.core.db import execute_one
 from touchline.core.models import Account
 from touchline.crm import services as crm_services
 from touchline.crm.models import Contact, TrafficSource, normalise_email
@@ -98,9 +99,8 @@ def hit_enqueue(*, site: Site, hit: Hit) -> None:
     Plain SQL (portable: SQLite and PostgreSQL both say ON CONFLICT … DO NOTHING) because this runs once per hit
     and the ORM's insert machinery costs more than the insert."""
     occurred_at = connection.ops.adapt_datetimefield_value(hit.occurred_at or timezone.now())
-    with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside another transaction
-        cursor.execute(PENDING_INSERT, [site.account_id, site.pk, hit.hit_id, hit.visitor_key, occurred_at, hit.url,
-                                        hit.title, hit.referrer, hit.screen_width])
+    execute_one(PENDING_INSERT, [site.account_id, site.pk, hit.hit_id, hit.visitor_key, occurred_at, hit.url,
+                                 hit.title, hit.referrer, hit.screen_width])
 
 
 PENDING_BATCH = 2_000
