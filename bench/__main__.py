@@ -301,7 +301,8 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
             ("open pixel hits recorded, same server", f"{pixel:,.0f} req/s",
              f"{pixel / bare:.0%} of the bare view; {queued_opens:,} queued, then {recorded:,} opens recorded "
              f"by the worker (at most 20 a minute per message) over {len(ids):,} messages"),
-            ("collector page views (validate, cached bot check, rate limits, idempotent insert)", f"{collect['rps']:,.0f} "
+            ("collector page views (validate, cached bot check, rate limits, idempotent insert)",
+             f"{collect['rps']:,.0f} "
              f"req/s", f"{collect['rps'] / bare:.0%} of the bare view; p99 {collect['p99']:.1f} ms; "
              f"{collect['acknowledged']:,} acknowledged, {stored:,} stored, {lost:,} lost"),
             ("worker sessionising the accepted hits into sessions and page views",
