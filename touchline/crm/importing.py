@@ -206,6 +206,9 @@ class RowType:
     name: str
     fields: frozenset[str]
     apply: Callable[[dict, _Lookups], str]
+    # Rows of a type are applied in file order unless the type needs another (page views: by time, since each
+    # one continues or starts its visitor's session). Returns a sortable key of a row's data.
+    order: Callable[[dict], object] | None = None
 
 
 def _differs(obj, values: dict) -> bool:
@@ -419,7 +422,9 @@ def import_file(*, account: Account, path: Path, forced_type: str | None = None,
             report.reject(row.line, row.type, f"unknown type {row.type!r}; use one of {', '.join(ROW_TYPES)}", "type")
         else:
             by_type[row.type].append(row)
-    ordered = [row for name in ROW_TYPES for row in by_type[name]]
+    ordered = [row for name, row_type in ROW_TYPES.items()
+               for row in (sorted(by_type[name], key=lambda r, t=row_type: t.order(r.data)) if row_type.order
+                           else by_type[name])]
 
     def apply_all() -> None:
         lookups = _Lookups(account)
