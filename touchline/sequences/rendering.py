@@ -13,6 +13,7 @@ an open pixel, and `List-Unsubscribe` with one-click `List-Unsubscribe-Post` (RF
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -100,9 +101,12 @@ def message_id_for(from_email: str) -> str:
 
 
 def build_mime(*, message_pk: int, message_id: str, rendered: RenderedEmail, from_name: str, from_email: str,
-               to_email: str, reply_to: str = "", in_reply_to: str = "", thread_subject: str = "") -> EmailMessage:
+               to_email: str, reply_to: str = "", in_reply_to: str = "", thread_subject: str = "",
+               esp_providers: frozenset[str] = frozenset()) -> EmailMessage:
     """The MIME message of one sent email. `message_pk` signs the tracking links; with `in_reply_to` the
-    email threads under it and its subject becomes "Re: <thread_subject>"."""
+    email threads under it and its subject becomes "Re: <thread_subject>". `esp_providers` are the providers
+    the account takes webhooks from: each gets the header that makes it echo the Message-ID in its events
+    (docs/esp-webhooks.md), and no other provider's header is added."""
     subject = f"Re: {thread_subject}" if in_reply_to and thread_subject else rendered.subject
     mime = EmailMessage()
     mime["From"] = formataddr((from_name, from_email))
@@ -115,6 +119,13 @@ def build_mime(*, message_pk: int, message_id: str, rendered: RenderedEmail, fro
     if in_reply_to:
         mime["In-Reply-To"] = in_reply_to
         mime["References"] = in_reply_to
+    mime["X-Touchline-Message"] = message_id  # Amazon SES echoes it with "include original headers"
+    if "sendgrid" in esp_providers:
+        mime["X-SMTPAPI"] = json.dumps({"unique_args": {"touchline_message": message_id}})
+    if "mailgun" in esp_providers:
+        mime["X-Mailgun-Variables"] = json.dumps({"touchline_message": message_id})
+    if "postmark" in esp_providers:
+        mime["X-PM-Metadata-touchline_message"] = message_id
     unsubscribe = tokens.unsubscribe_url(message_pk)
     mime["List-Unsubscribe"] = f"<{unsubscribe}>"
     mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
@@ -37,6 +38,7 @@ from touchline.sequences.models import (
     EngagementEvent,
     Enrollment,
     EnrollmentStatus,
+    EspWebhook,
     EventKind,
     Inbox,
     MessageStatus,
@@ -307,9 +309,15 @@ def messages_send(*, message_ids: list[int], connections: SmtpConnections,
     threads = dict(SentMessage.objects.filter(
         message_id__in={m.in_reply_to for m in loaded.values() if m.in_reply_to}).values_list("message_id",
                                                                                                 "subject"))
+    # The account's ESP webhooks decide which provider headers the emails carry (rendering.build_mime).
+    esp_providers: dict[int, set[str]] = defaultdict(set)
+    for account_id, provider in EspWebhook.objects.filter(
+            account_id__in={m.account_id for m in loaded.values()}).values_list("account_id", "provider"):
+        esp_providers[account_id].add(provider)
     statuses, sent = [], []
     for pk in message_ids:
-        status = _send_one(loaded[pk], connections, now, threads) if pk in loaded else ""
+        status = _send_one(loaded[pk], connections, now, threads,
+                           frozenset(esp_providers[loaded[pk].account_id])) if pk in loaded else ""
         statuses.append(status)
         if status == MessageStatus.SENT:
             sent.append(loaded[pk])
@@ -325,7 +333,8 @@ def message_send(*, message_id: int, connections: SmtpConnections, now: datetime
     return messages_send(message_ids=[message_id], connections=connections, now=now)[0]
 
 
-def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime, threads: dict[str, str]) -> str:
+def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime, threads: dict[str, str],
+              esp_providers: frozenset[str]) -> str:
     due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     if SentMessage.objects.filter(due, pk=message.pk, status=MessageStatus.CLAIMED).update(
             status=MessageStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now) != 1:
@@ -343,7 +352,7 @@ def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime,
     mime = build_mime(message_pk=message.pk, message_id=message.message_id, rendered=rendered,
                       from_name=message.inbox.from_name, from_email=message.inbox.from_email,
                       to_email=message.to_email, reply_to=message.inbox.reply_to, in_reply_to=message.in_reply_to,
-                      thread_subject=threads.get(message.in_reply_to, ""))
+                      thread_subject=threads.get(message.in_reply_to, ""), esp_providers=esp_providers)
     server = smtp_server_of(message.inbox)
     try:
         connections.get(server).send_message(mime)

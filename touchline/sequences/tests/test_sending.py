@@ -4,6 +4,7 @@ Times: Monday 2026-03-16 09:00 UTC is 10:00 in Berlin, the inbox's zone (UTC+1 u
 window is 08:00–18:00 local.
 """
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from touchline.sequences.models import (
     EngagementEvent,
     Enrollment,
     EnrollmentStatus,
+    EspWebhook,
     EventKind,
     MessageStatus,
     SentMessage,
@@ -56,6 +58,8 @@ def test_first_email_is_sent_at_enrollment_as_real_mime(cadence, sink):
     assert mail["Message-ID"] == message.message_id and message.message_id.endswith("@acme.test>")
     assert mail["List-Unsubscribe"].startswith("<https://touchline.example/t/")
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["X-Touchline-Message"] == message.message_id
+    assert mail["X-SMTPAPI"] is None and mail["X-PM-Metadata-touchline_message"] is None  # no ESP webhook set up
     text = mail.get_body(("plain",)).get_content()
     html = mail.get_body(("html",)).get_content()
     assert text.startswith("Hi Grace,") and "Ada" in text
@@ -65,6 +69,20 @@ def test_first_email_is_sent_at_enrollment_as_real_mime(cadence, sink):
     assert enrollment.current_step_id == cadence.steps[1].pk
     assert enrollment.next_due_at == datetime(2026, 3, 18, 9, 0, tzinfo=UTC)  # Wednesday 10:00 Berlin
     assert enrollment.thread_message_id == message.message_id
+
+
+def test_email_carries_the_headers_its_providers_echo_when_the_account_takes_their_webhooks(cadence, sink):
+    with scope(account=cadence.account):
+        for provider in ("sendgrid", "postmark"):
+            EspWebhook.objects.create(account=cadence.account, provider=provider, secret="s")
+    enroll(cadence, cadence.contact("grace@navy.test"))
+    assert tick(MONDAY).sent == 1
+    [mail] = sink.messages
+    with scopes_disabled():
+        message_id = SentMessage.all_accounts.get().message_id
+    assert json.loads(mail["X-SMTPAPI"]) == {"unique_args": {"touchline_message": message_id}}
+    assert mail["X-PM-Metadata-touchline_message"].strip() == message_id  # folded: the name is long
+    assert mail["X-Mailgun-Variables"] is None  # no Mailgun webhook in this account
 
 
 def test_sequence_runs_email_task_and_threaded_follow_up_then_finishes(cadence, sink):
