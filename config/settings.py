@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "touchline.sequences",
     "touchline.tracking",
     "touchline.campaigns",
+    "touchline.attribution",
     "touchline.reports",
     "touchline.api",
 ]
@@ -125,6 +126,7 @@ STORAGES = {
 }
 
 REPORT_TIME_BUDGET_MS = int(env("REPORT_TIME_BUDGET_MS"))
+API_RATE_LIMIT_PER_MINUTE = int(env("API_RATE_LIMIT_PER_MINUTE"))
 # Inbound emails (POST /api/v1/sequences/inbound) may carry attachments: allow them up to the 10 MB the
 # endpoint accepts; everything else the app receives is far smaller.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 1024
