@@ -203,7 +203,9 @@ def _credits_of(target: _Target, ordered: list[Touch], effects: dict[tuple[str, 
             nano = split_amount(ONE_IN_BILLIONTHS, w, last_key=last_key)
             money = split_amount(target.value, w, last_key=last_key) if target.kind == Kind.REVENUE else {}
             for key in w:
-                yield model, days, key, int(nano[key].scaleb(9)), int(money[key].scaleb(2)) if money else 0
+                share, cents = int(nano[key].scaleb(9)), int(money[key].scaleb(2)) if money else 0
+                if share or cents:  # a touch a model gives nothing (first interaction's others) is not stored
+                    yield model, days, key, share, cents
 
 
 def conversions_recompute(account: Account, *, contact_ids=(), deal_ids=(), now: datetime | None = None) -> int:

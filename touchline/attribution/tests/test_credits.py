@@ -63,8 +63,8 @@ def test_contact_create_credits_follow_each_model_when_the_journey_has_three_tou
     # Thirds in billionths: 333,333,333 twice and the remainder 333,333,334 on the last key position (L = fs).
     assert credits("contact_create", "linear") == [
         ("pv", Decimal("0.333333333")), ("pv", Decimal("0.333333333")), ("fs", Decimal("0.333333334"))]
-    assert [w for _, w in credits("contact_create", "first_interaction")] == [1, 0, 0]
-    assert [w for _, w in credits("contact_create", "last_interaction")] == [0, 0, 1]
+    assert credits("contact_create", "first_interaction") == [("pv", 1)]  # touches given nothing are not stored
+    assert credits("contact_create", "last_interaction") == [("fs", 1)]
     assert [w for _, w in credits("contact_create", "u_shaped")] == [Decimal("0.4"), Decimal("0.2"), Decimal("0.4")]
 
 
@@ -96,7 +96,8 @@ def test_late_identification_adds_the_other_browsers_visit_to_the_contacts_journ
                                                 url=f"{SITE}/blog", occurred_at=datetime(2026, 2, 20, tzinfo=UTC)))
     tracking.visitor_identify(visitor=site.visitors.get(key="visitor-b"), contact=alice, at=at(12, 9))
     attribution_refresh(account)
-    assert [w for _, w in credits("contact_create", "first_interaction")] == [1, 0, 0, 0]  # now the 20 Feb visit
+    first = Credit.objects.get(conversion__kind="contact_create", model="first_interaction", lookback_days=0)
+    assert first.interaction.occurred_at == datetime(2026, 2, 20, tzinfo=UTC)  # now the other browser's visit
     assert credits("revenue", "linear", field="amount") == [
         ("pv", Decimal("250.00")), ("pv", Decimal("250.00")), ("pv", Decimal("250.00")), ("fs", Decimal("250.00"))]
 

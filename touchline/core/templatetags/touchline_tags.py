@@ -29,7 +29,7 @@ def report_cell(row: dict, column) -> str:
     value = row.get(column.key)
     if value is None or value == "":
         return "—" if column.kind != "text" else ""
-    if column.kind == "money":
+    if column.kind in ("money", "decimal"):  # decimal: a fractional count, e.g. attributed contacts
         return f"{value:,.2f}"
     if column.kind == "percent":
         return f"{value}%"

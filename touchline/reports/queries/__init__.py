@@ -1,6 +1,7 @@
 """One module per report; importing this package registers them all."""
 
 from touchline.reports.queries import (  # noqa: F401
+    campaign_attribution,
     campaign_performance,
     deals_by_stage,
     sequence_content,

@@ -55,6 +55,7 @@ class CampaignQuery:
     range: Timeframe
     echo: dict[str, str]
     extra: dict[str, str]  # report-specific parameters, validated
+    now: datetime  # when the report runs: "up to today" ranges end here
 
 
 class CampaignReport(Report):
@@ -88,7 +89,7 @@ class CampaignReport(Report):
         echo = {"campaign": str(campaign.pk), "attribution": attribution, "range": timeframe.key} | extra
         if timeframe.key == CUSTOM:
             echo |= {"range_from": first.isoformat(), "range_to": last.isoformat()}
-        return CampaignQuery(account, campaign, attribution, timeframe, echo, extra)
+        return CampaignQuery(account, campaign, attribution, timeframe, echo, extra, now)
 
 
 def _new_contacts(query: CampaignQuery) -> Sql:
