@@ -9,6 +9,7 @@ urlpatterns = [
     path("<int:campaign_id>/", views.campaign_detail, name="detail"),
     path("<int:campaign_id>/edit/", views.campaign_edit, name="edit"),
     path("<int:campaign_id>/performance/", views.campaign_performance, name="performance"),
+    path("<int:campaign_id>/attribution/", views.campaign_attribution, name="attribution"),
     path("<int:campaign_id>/associations/<int:association_id>/remove/", views.association_remove,
          name="association-remove"),
 ]

@@ -19,6 +19,8 @@ from touchline.campaigns.forms import (
     TrackingUrlForm,
 )
 from touchline.campaigns.models import AssetType, Association
+from touchline.core.models import Plan
+from touchline.reports.pipeline import Param, report_get
 from touchline.reports.queries.campaign_performance import CAMPAIGN_PARAMS
 from touchline.reports.views import composite_sections, filter_fields
 from touchline.sequences.models import Sequence
@@ -137,6 +139,9 @@ def association_remove(request, campaign_id: int, association_id: int):
 
 
 PERFORMANCE_REPORTS = ("campaign_overview", "campaign_contacts_sessions", "campaign_traffic")
+# Revenue sections by plan (SPEC §5): Revenue from professional, Revenue attribution on enterprise.
+REVENUE_REPORTS = {Plan.STARTER: (), Plan.PROFESSIONAL: ("campaign_revenue",),
+                   Plan.ENTERPRISE: ("campaign_revenue", "campaign_revenue_attribution")}
 
 
 @login_required
@@ -146,12 +151,38 @@ def campaign_performance(request, campaign_id: int):
     data["campaign"] = str(campaign.pk)
     asset_types = sorted({a.asset.asset_type for a in selectors.associations_of(request.account, campaign)},
                          key=AssetType.values.index)
-    keys = PERFORMANCE_REPORTS + tuple(f"campaign_assets:{t}" for t in asset_types)
+    keys = (PERFORMANCE_REPORTS + REVENUE_REPORTS[request.account.plan]
+            + tuple(f"campaign_assets:{t}" for t in asset_types))
     sections = composite_sections(request, keys, data, drilldowns={
         "campaign_overview": reverse("reports:detail", kwargs={"report_key": "campaign_overview_rows"})
         + f"?{data.urlencode()}&metric={{label_id}}"})
     context = {"title": f"{campaign.name} — performance", "campaign": campaign, "sections": sections,
                "filters": filter_fields(request, data, CAMPAIGN_PARAMS, hide=("campaign",)),
                "action": reverse("campaigns:performance", kwargs={"campaign_id": campaign.pk}),
+               "section": "campaigns"}
+    return render(request, "reports/composite_partial.html" if request.htmx else "reports/composite.html", context)
+
+
+@login_required
+def campaign_attribution(request, campaign_id: int):
+    """The Attribution tab: one report with its own filters (conversion, model, lookback, grouping, range), and
+    the credited interactions behind it."""
+    campaign = _campaign(request, campaign_id)
+    data = request.GET.copy()
+    data["campaign"] = str(campaign.pk)
+    report = report_get("campaign_attribution")
+    rows = reverse("reports:detail", kwargs={"report_key": "campaign_credit_rows"})
+    # Each bar drills down to the credited interactions behind the numbers.
+    sections = composite_sections(request, ("campaign_attribution",), data,
+                                  drilldowns={"campaign_attribution": f"{rows}?{data.urlencode()}"})
+    params = [p for p in CAMPAIGN_PARAMS if p.key != "attribution"]
+    extras = [Param(key, key.capitalize(), "", default=allowed[0],
+                    choices=lambda account, allowed=allowed: [(v, v.replace("_", " ") or "—") for v in allowed])
+              for key, allowed in report.extra_params]
+    if request.account.plan != Plan.ENTERPRISE:
+        extras = [p for p in extras if p.key != "model"]  # other plans see the linear model (SPEC §5)
+    context = {"title": f"{campaign.name} — attribution", "campaign": campaign, "sections": sections,
+               "filters": filter_fields(request, data, (*params, *extras), hide=("campaign",)),
+               "action": reverse("campaigns:attribution", kwargs={"campaign_id": campaign.pk}),
                "section": "campaigns"}
     return render(request, "reports/composite_partial.html" if request.htmx else "reports/composite.html", context)
