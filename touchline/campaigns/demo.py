@@ -7,11 +7,14 @@ the association-time rule shows in the numbers."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import quote_plus
 
 from touchline.campaigns import services as campaigns
 from touchline.campaigns.models import AssetType
 from touchline.core.demo import DemoContext, register_demo_extension
+from touchline.crm import services as crm
+from touchline.crm.models import Contact, DealStatus
 from touchline.tracking import services as tracking
 
 VISITORS = {"tiny": 60, "small": 600, "medium": 2_000, "large": 6_000}
@@ -66,6 +69,7 @@ def web_demo(ctx: DemoContext) -> dict[str, int]:
         made.append((campaign, landing, start, links))
 
     hits = submissions = 0
+    created: list[tuple[str, object]] = []  # (email, creation time) of the contacts the forms created
     for v in range(VISITORS[ctx.size]):
         visitor = f"demo-visitor-{v:07d}"
         first_at = now - timedelta(days=HISTORY_DAYS) + timedelta(seconds=rng.random() * HISTORY_DAYS * 86_400)
@@ -101,5 +105,37 @@ def web_demo(ctx: DemoContext) -> dict[str, int]:
                     page_url=previous, at=at,
                     data={"email": email, "first_name": first, "last_name": last, "job_title": "Marketing Manager"})
                 submissions += 1
+                created.append((email, at))
             at += timedelta(hours=rng.randint(2, 24 * 14))
-    return {"campaigns": len(made), "page views": hits, "form submissions": submissions}
+    deals, won = _web_deals(ctx, created)
+    return {"campaigns": len(made), "page views": hits, "form submissions": submissions, "web deals": deals,
+            "web deals won": won}
+
+
+DEAL_SHARE, WIN_SHARE = 0.3, 0.4  # of form-created contacts who get a deal; of those deals that are won
+
+
+def _web_deals(ctx: DemoContext, created) -> tuple[int, int]:
+    """Deals for some of the contacts the forms created, some closed won, so campaign revenue has data."""
+    rng, now, account = ctx.rng, ctx.now, ctx.account
+    pipeline = crm.pipeline_default(account=account)
+    stages = list(pipeline.stages.order_by("position"))
+    won_stage = next(s for s in stages if s.outcome == DealStatus.WON)
+    contacts = {c.email: c for c in Contact.objects.filter(account=account, email__in=[e for e, _ in created])}
+    deals = won = 0
+    for email, at in created:
+        if rng.random() >= DEAL_SHARE:
+            continue
+        opened = at + timedelta(days=rng.randint(1, 20))
+        if opened >= now:
+            continue
+        contact = contacts[email]
+        deal = crm.deal_create(account=account, name=f"{contact.last_name or email} — web deal", contacts=[contact],
+                               amount=Decimal(rng.randrange(2_000, 40_000, 250)), created_at=opened,
+                               owner=ctx.users[rng.randrange(len(ctx.users))])
+        deals += 1
+        closed = opened + timedelta(days=rng.randint(5, 40))
+        if rng.random() < WIN_SHARE and closed < now:
+            crm.deal_update(deal=deal, stage=won_stage, closed_at=closed)
+            won += 1
+    return deals, won
