@@ -23,14 +23,3 @@ def account_switch_view(request):
         messages.error(request, "You are not a member of that account.")
     return redirect("home")
 
-
-# Sections whose apps arrive with later work; each shows an honest empty state until then.
-SECTIONS_TO_COME = {
-    "dashboards": ("Dashboards", "Dashboards are not available in this version yet."),
-}
-
-
-@login_required
-def section_to_come(request, section: str):
-    title, text = SECTIONS_TO_COME[section]
-    return render(request, "core/coming_soon.html", {"section_title": title, "section_text": text})
