@@ -1,15 +1,18 @@
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope
 
 from touchline.core.accounts import account_by_reference
+from touchline.reports.exports import result_to_xlsx
 from touchline.reports.pipeline import ReportParamError, ReportTimedOut, UnknownReport, report_list, report_run
+from touchline.reports.selectors import report_inputs
 
 
 class Command(BaseCommand):
-    help = ("Run a report: `touchline report --list`, `touchline report NAME --param key=value --json|--csv`. "
-            "Prints the same result as the report's page and its API endpoint.")
+    help = ("Run a report: `touchline report --list`, `touchline report NAME --param key=value --json|--csv`, "
+            "or `--xlsx FILE` to write a workbook. Prints the same result as the report's page and its API endpoint.")
 
     def add_arguments(self, parser):
         parser.add_argument("name", nargs="?", help="the report's key (see --list)")
@@ -22,8 +25,10 @@ class Command(BaseCommand):
         output.add_argument("--json", action="store_true", dest="as_json",
                             help="print the result as JSON (the API's shape)")
         output.add_argument("--csv", action="store_true", dest="as_csv", help="print the table as CSV")
+        output.add_argument("--xlsx", metavar="FILE", dest="xlsx_file",
+                            help="write the table to FILE as an Excel workbook (with a Parameters sheet)")
 
-    def handle(self, *args, name, list_reports, param, account, as_json, as_csv, **options):
+    def handle(self, *args, name, list_reports, param, account, as_json, as_csv, xlsx_file=None, **options):
         if list_reports:
             self._print_list()
             return
@@ -49,7 +54,10 @@ class Command(BaseCommand):
                 raise CommandError(f"bad parameters: {error}", returncode=2) from None
             except ReportTimedOut as error:
                 raise CommandError(str(error), returncode=1) from None
-        if as_csv:
+        if xlsx_file:
+            Path(xlsx_file).write_bytes(result_to_xlsx(result))
+            self.stdout.write(f"{result.title}: {len(result.rows)} rows written to {xlsx_file}")
+        elif as_csv:
             self.stdout.write(result.to_csv(), ending="")
         elif as_json:
             self.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -59,7 +67,7 @@ class Command(BaseCommand):
     def _print_list(self):
         for report in report_list():
             self.stdout.write(f"{report.key}\t{report.title}: {report.description}")
-            for p in report.params:
+            for p in report_inputs(report):  # campaign reports' own values (metric, unit, asset_type) too
                 default = f" (default {p.default})" if p.default else ""
                 self.stdout.write(f"    --param {p.key}=…\t{p.help}{default}")
 
