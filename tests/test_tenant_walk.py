@@ -64,6 +64,10 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     # The key of B's SendGrid event webhook (/webhooks/esp/<provider>/<key>): a request without SendGrid's signature
     # must be refused (403) whoever is logged in; the other providers' routes answer 404 for a SendGrid key.
     "webhook_key": lambda b: _b_esp_webhook_key(b),
+    # B's dashboard (shared with everyone in B), its tile and the saved report on it; names carry the marker.
+    "dashboard_id": lambda b: _b_dashboard(b)["dashboard"].pk,
+    "tile_id": lambda b: _b_dashboard(b)["tile"].pk,
+    "saved_report_id": lambda b: _b_dashboard(b)["saved_report"].pk,
 }
 # Routes that show account B's object to anyone on purpose, and why. The walk still requests them as A's user
 # and anonymously and checks they show none of B's data; it does not expect a refusal.
@@ -114,6 +118,18 @@ def _b_campaign(b: dict) -> dict:
             campaign = campaigns.campaign_create(account=b["account"], name=f"{B_MARKER} campaign")
             association = campaigns.association_add(campaign=campaign, asset=campaigns.form_asset(form=form))
         b |= {"site": site, "form": form, "campaign": campaign, "association": association}
+    return b
+
+
+def _b_dashboard(b: dict) -> dict:
+    if "dashboard" not in b:
+        from touchline.reports.services import NewDashboard, report_save
+
+        with scope(account=b["account"]):
+            saved, dashboard = report_save(account=b["account"], owner=b["user"], name=f"{B_MARKER} report",
+                                           report_key="deals_by_stage", params={},
+                                           new_dashboard=NewDashboard(f"{B_MARKER} dashboard", "everyone"))
+            b |= {"dashboard": dashboard, "saved_report": saved, "tile": dashboard.tiles.get()}
     return b
 
 
