@@ -42,6 +42,9 @@ SETTINGS: tuple[Setting, ...] = (
             "`smtp+starttls://…` or `smtps://…`. The default is the local sink `touchline serve` runs."),
     Setting("REPORT_TIME_BUDGET_MS", "15000",
             "How long one report may query before it is stopped and shown as timed out (narrow the range)."),
+    Setting("API_RATE_LIMIT_PER_MINUTE", "600",
+            "Requests one API token (or browser session) may make per minute; past it the API answers 429 with "
+            "Retry-After. 0 turns the limit off."),
 )
 
 
