@@ -20,7 +20,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from touchline.campaigns.models import PAGE_TYPES, Asset, Association, Campaign
+from touchline.campaigns.models import PAGE_TYPES, Asset, Association, Campaign, CampaignSession
 from touchline.crm.models import Contact
 from touchline.reports.pipeline import Sql
 from touchline.sequences.models import EngagementEvent, EventKind
@@ -29,6 +29,7 @@ from touchline.tracking.models import FormSubmission, PageView, Visitor, WebSess
 SESSION, VIEW, VISITOR = WebSession._meta.db_table, PageView._meta.db_table, Visitor._meta.db_table
 SUBMISSION, EVENT = FormSubmission._meta.db_table, EngagementEvent._meta.db_table
 ASSET, ASSOCIATION, CONTACT = Asset._meta.db_table, Association._meta.db_table, Contact._meta.db_table
+CAMPAIGN_SESSION = CampaignSession._meta.db_table
 PAGE_TYPE_LIST = ", ".join(f"'{t}'" for t in PAGE_TYPES)
 # Sequence interactions that earn credit (SPEC §3): emails clicked or replied to.
 SEQUENCE_KINDS = f"'{EventKind.CLICK}', '{EventKind.REPLY}'"
@@ -46,16 +47,29 @@ def _windows(campaign_param: str = "%s") -> str:
             f"FROM {ASSOCIATION} x JOIN {ASSET} a ON a.id = x.asset_id WHERE x.campaign_id = {campaign_param}")
 
 
+def campaign_sessions_by_definition(campaign: Campaign) -> Sql:
+    """session_id, started_at of the campaign's sessions, straight from the definition: the union of the two ways
+    in, each from its own index — sessions by utm_campaign, and page views of the associated pages inside their
+    windows. What the CampaignSession rollup is rebuilt from (and tested against)."""
+    sql = f"""
+        SELECT u.id AS session_id, u.started_at FROM {SESSION} u WHERE u.account_id = %s AND u.utm_campaign = %s
+        UNION
+        SELECT s.id, s.started_at FROM {SESSION} s WHERE s.id IN (
+            SELECT v.session_id FROM {VIEW} v
+                JOIN ({_windows()}) w ON w.page = v.page AND w.asset_type IN ({PAGE_TYPE_LIST})
+            WHERE v.account_id = %s AND {in_window('v.occurred_at')})"""
+    return Sql(sql, (campaign.account_id, campaign.utm_campaign, campaign.pk, campaign.account_id))
+
+
 def campaign_sessions(campaign: Campaign) -> Sql:
-    """session_id, visitor_id, contact_id (None while anonymous), started_at, is_first, page_views, source…"""
+    """session_id, visitor_id, contact_id (None while anonymous), started_at, is_first, page_views, source… of
+    the campaign's sessions, from the CampaignSession rollup."""
     sql = f"""
         SELECT s.id AS session_id, s.visitor_id, vi.contact_id, s.started_at, s.is_first, s.page_views,
                s.source, s.source_detail, s.source_subdetail
-        FROM {SESSION} s JOIN {VISITOR} vi ON vi.id = s.visitor_id
-        WHERE s.account_id = %s AND (s.utm_campaign = %s OR EXISTS (
-            SELECT 1 FROM {VIEW} v JOIN ({_windows()}) w ON w.page = v.page AND w.asset_type IN ({PAGE_TYPE_LIST})
-            WHERE v.session_id = s.id AND {in_window('v.occurred_at')}))"""
-    return Sql(sql, (campaign.account_id, campaign.utm_campaign, campaign.pk))
+        FROM {CAMPAIGN_SESSION} cs JOIN {SESSION} s ON s.id = cs.session_id JOIN {VISITOR} vi ON vi.id = s.visitor_id
+        WHERE cs.campaign_id = %s"""
+    return Sql(sql, (campaign.pk,))
 
 
 def campaign_touches(campaign: Campaign) -> Sql:
@@ -64,10 +78,10 @@ def campaign_touches(campaign: Campaign) -> Sql:
     sql = f"""
         SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs WHERE cs.contact_id IS NOT NULL
         UNION ALL
-        SELECT vi.contact_id, v.occurred_at FROM {VIEW} v
-            JOIN {VISITOR} vi ON vi.id = v.visitor_id AND vi.contact_id IS NOT NULL
+        SELECT vi.contact_id, v.occurred_at FROM {VISITOR} vi
+            JOIN {VIEW} v ON v.visitor_id = vi.id
             JOIN ({_windows()}) w ON w.page = v.page AND w.asset_type IN ({PAGE_TYPE_LIST})
-            WHERE v.account_id = %s AND {in_window('v.occurred_at')}
+            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL AND {in_window('v.occurred_at')}
         UNION ALL
         SELECT f.contact_id, f.submitted_at FROM {SUBMISSION} f JOIN ({_windows()}) w ON w.form_id = f.form_id
             WHERE f.account_id = %s AND {in_window('f.submitted_at')}
@@ -95,8 +109,8 @@ def new_contacts_first_touch(campaign: Campaign) -> Sql:
         JOIN (
             SELECT vi.contact_id, s.id AS session_id, s.started_at,
                    ROW_NUMBER() OVER (PARTITION BY vi.contact_id ORDER BY s.started_at, s.id) AS n
-            FROM {SESSION} s JOIN {VISITOR} vi ON vi.id = s.visitor_id
-            WHERE s.account_id = %s AND vi.contact_id IS NOT NULL
+            FROM {VISITOR} vi JOIN {SESSION} s ON s.visitor_id = vi.id
+            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL
         ) first ON first.contact_id = c.id AND first.n = 1 AND first.started_at <= c.created_at
         WHERE c.account_id = %s AND first.session_id IN (SELECT cs.session_id FROM ({sessions.sql}) cs)"""
     return Sql(sql, (campaign.account_id, campaign.account_id, *sessions.params))
@@ -115,8 +129,8 @@ def new_contacts_last_touch(campaign: Campaign) -> Sql:
                           OR EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.page = v.page
                                      AND w.asset_type IN ({PAGE_TYPE_LIST}) AND {in_window('v.occurred_at')})
                         THEN 1 ELSE 0 END AS is_campaign
-            FROM {VIEW} v JOIN {VISITOR} vi ON vi.id = v.visitor_id AND vi.contact_id IS NOT NULL
-            WHERE v.account_id = %s
+            FROM {VISITOR} vi JOIN {VIEW} v ON v.visitor_id = vi.id
+            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL
             UNION ALL
             SELECT f.contact_id, f.submitted_at, {RANK_SUBMISSION},
                    CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.form_id = f.form_id

@@ -161,3 +161,18 @@ def tracking_url_build(*, page_url: str, utm_campaign: str, utm_source: str, utm
            "utm_term": utm_term, "utm_content": utm_content}
     query = "&".join(q for q in (parts.query, urlencode({k: v for k, v in utm.items() if v})) if q)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+class CampaignSession(AccountOwned):
+    """Rollup: the sessions that belong to a campaign (SPEC §3 campaign crediting), kept as they happen — a
+    session landing with the campaign's utm_campaign, or viewing an associated page inside its window — and
+    rebuilt for the campaign whenever its associations or UTM value change (services.campaign_sessions_rebuild).
+    Reports read it instead of testing every session of the account; tests prove it equals the definition."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey("tracking.WebSession", on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField(help_text="the session's start, for date ranges")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "session"], name="campaign_session_unique")]
+        indexes = [models.Index(fields=["campaign", "started_at"])]

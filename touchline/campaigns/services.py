@@ -9,7 +9,8 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -19,6 +20,7 @@ from touchline.campaigns.models import (
     AssetType,
     Association,
     Campaign,
+    CampaignSession,
     TrackingUrl,
     page_key,
     tracking_url_build,
@@ -83,7 +85,9 @@ def campaign_create(*, account: Account, name: str, utm_campaign: str = "", owne
         goal_influenced_contacts=goal_influenced_contacts, goal_revenue=goal_revenue,
         created_at=created_at or timezone.now())
     _campaign_validate(campaign)
-    campaign.save()
+    with transaction.atomic():
+        campaign.save()
+        campaign_sessions_rebuild(campaign=campaign)  # its UTM value may match sessions already recorded
     return campaign
 
 
@@ -91,10 +95,14 @@ def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
     unknown = set(fields) - CAMPAIGN_FIELDS
     if unknown:
         raise ValidationError({f: "Unknown field." for f in unknown})
+    utm_before = campaign.utm_campaign
     for name, value in fields.items():
         setattr(campaign, name, value)
     _campaign_validate(campaign)
-    campaign.save()
+    with transaction.atomic():
+        campaign.save()
+        if campaign.utm_campaign != utm_before:
+            campaign_sessions_rebuild(campaign=campaign)
     return campaign
 
 
@@ -147,8 +155,12 @@ def association_add(*, campaign: Campaign, asset: Asset, by=None, at: datetime |
             campaign=campaign, asset=asset, removed_at__isnull=True).first()
         if current is not None:
             return current
-        return Association.all_accounts.create(account_id=campaign.account_id, campaign=campaign, asset=asset,
-                                               associated_at=at or timezone.now(), associated_by=by)
+        association = Association.all_accounts.create(account_id=campaign.account_id, campaign=campaign,
+                                                      asset=asset, associated_at=at or timezone.now(),
+                                                      associated_by=by)
+        if asset.asset_type in PAGE_TYPES:
+            campaign_sessions_rebuild(campaign=campaign)
+        return association
 
 
 def association_remove(*, association: Association, at: datetime | None = None) -> Association:
@@ -156,8 +168,46 @@ def association_remove(*, association: Association, at: datetime | None = None) 
     window still does (docs/campaigns.md)."""
     if association.removed_at is None:
         association.removed_at = max(at or timezone.now(), association.associated_at)
-        association.save(update_fields=["removed_at"])
+        with transaction.atomic():
+            association.save(update_fields=["removed_at"])
+            if association.asset.asset_type in PAGE_TYPES:
+                campaign_sessions_rebuild(campaign=association.campaign)
     return association
+
+
+# The CampaignSession rollup -------------------------------------------------------------------------------------
+
+
+def campaign_sessions_rebuild(*, campaign: Campaign) -> None:
+    """Recompute the campaign's sessions from the definition (analytics.campaign_sessions_by_definition), set-based:
+    after its UTM value or its page associations change. Cost: the campaign's own traffic, not the account's."""
+    from touchline.campaigns.analytics import campaign_sessions_by_definition
+
+    definition = campaign_sessions_by_definition(campaign)
+    table = CampaignSession._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
+        cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at) "
+                       f"SELECT %s, %s, d.session_id, d.started_at FROM ({definition.sql}) d",
+                       [campaign.account_id, campaign.pk, *definition.params])
+
+
+def campaign_sessions_note(*, view, session, new_session: bool) -> None:
+    """Keep the rollup as page views are recorded: a new session landing with a campaign's UTM value, and a view
+    of a page associated with a campaign at that moment, make the session the campaign's."""
+    campaign_ids = set()
+    if new_session and session.utm_campaign:
+        campaign_ids |= set(Campaign.all_accounts.filter(account_id=session.account_id,
+                                                         utm_campaign=session.utm_campaign).values_list("pk",
+                                                                                                      flat=True))
+    campaign_ids |= set(Association.all_accounts.filter(
+        account_id=view.account_id, asset__page=view.page, asset__asset_type__in=PAGE_TYPES,
+        associated_at__lte=view.occurred_at).filter(
+        Q(removed_at__isnull=True) | Q(removed_at__gt=view.occurred_at)).values_list("campaign_id", flat=True))
+    if campaign_ids:
+        CampaignSession.all_accounts.bulk_create(
+            [CampaignSession(account_id=session.account_id, campaign_id=pk, session_id=session.pk,
+                             started_at=session.started_at) for pk in campaign_ids], ignore_conflicts=True)
 
 
 def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,

@@ -36,6 +36,7 @@ from touchline.tracking.models import (
     Visitor,
     WebSession,
 )
+from touchline.tracking.signals import page_view_recorded
 from touchline.tracking.sources import TrafficSource as Source
 from touchline.tracking.sources import is_external_referrer, session_source
 
@@ -175,7 +176,7 @@ def _pageview_insert(site: Site, hit: Hit, at: datetime) -> PageView:
         WebSession.all_accounts.filter(pk=session.pk).update(
             page_views=F("page_views") + 1, last_seen_at=max(at, session.last_seen_at)
         )
-    return PageView.all_accounts.create(
+    view = PageView.all_accounts.create(
         account_id=site.account_id,
         site=site,
         session=session,
@@ -188,6 +189,8 @@ def _pageview_insert(site: Site, hit: Hit, at: datetime) -> PageView:
         referrer=hit.referrer,
         screen_width=hit.screen_width,
     )
+    page_view_recorded.send(sender=PageView, view=view, session=session, new_session=session is not last)
+    return view
 
 
 def drop_count(*, reason: str, site: Site | None = None, day: date | None = None) -> None:

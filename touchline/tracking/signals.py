@@ -1,0 +1,8 @@
+"""Signals of web tracking, for apps that keep their own rollups of it (campaigns keeps each campaign's sessions).
+
+page_view_recorded(sender=PageView, view=PageView, session=WebSession, new_session=bool) — sent inside the
+transaction that stores the view, so a receiver's writes commit or roll back with it."""
+
+from django.dispatch import Signal
+
+page_view_recorded = Signal()
