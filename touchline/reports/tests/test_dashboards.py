@@ -122,6 +122,18 @@ def test_save_form_is_offered_on_every_section_when_a_composite_page_shows(logge
     assert 'name="destination"' in form and 'value="new"' in form and 'value="existing"' in form
 
 
+def test_save_form_is_offered_on_every_section_when_a_campaigns_performance_shows(logged_in_client, account, user):
+    from touchline.campaigns.services import campaign_create
+
+    with scope(account=account):
+        campaign = campaign_create(account=account, name="Spring", owner=user)
+    response = logged_in_client.get(f"/campaigns/{campaign.pk}/performance/")
+    sections = [s for s in response.context["sections"] if s["result"] is not None]
+    html = response.content.decode()
+    assert sections and html.count("Save as report</summary>") == len(sections)
+    assert f"%22campaign%22%3A%22{campaign.pk}%22" in html  # the section's parameters travel with the form
+
+
 # Visibility: three users, by page, tile and export URL.
 
 @pytest.mark.parametrize(("visibility", "shared_with", "sees"), [
