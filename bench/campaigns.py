@@ -1,0 +1,158 @@
+"""Campaign Performance-tab report latency on a synthetic website history: `python -m bench.campaigns`.
+
+Builds, with bulk inserts into a fresh database (SQLite by default; DATABASE_URL for PostgreSQL): one site,
+`--views` page views over sessions of 1–6 views by returning visitors, a fifth of the sessions landing with one of
+five campaigns' UTM links, three page assets and a form associated with the first campaign part-way through the
+year, and a form submission (creating a contact, identifying the visitor) for 3 % of the visitors. Then runs
+every Performance-tab report of the first campaign `--repeat` times and prints p50/p95 (the first run warms the
+caches and is not counted). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from time import perf_counter as clock
+
+from bench.__main__ import _setup
+
+PAGES = [f"example.com/p{i}" for i in range(50)] + ["example.com/spring", "example.com/pricing", "example.com/demo"]
+SOURCES = ["organic_search", "direct", "referrals", "organic_social", "paid_search", "email_marketing"]
+
+
+def build(views: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+    from django_scopes import scope
+
+    from touchline.campaigns import services as campaigns
+    from touchline.campaigns.models import AssetType
+    from touchline.core.accounts import account_create
+    from touchline.crm.models import Contact
+    from touchline.tracking import services as tracking
+    from touchline.tracking.models import FormSubmission, PageView, Visitor, WebSession
+
+    rng = random.Random(11)
+    now = timezone.now().replace(microsecond=0)
+    year_ago = now - timedelta(days=365)
+    account = account_create(name=f"Bench campaigns {time.time():.0f}")
+    with scope(account=account):
+        site = tracking.site_create(account=account, name="Website", domains="example.com")
+        form = tracking.form_create(account=account, site=site, name="Demo", fields=[{"name": "email"}])
+        made = [campaigns.campaign_create(account=account, name=f"Campaign {i}", utm_campaign=f"c{i}",
+                                          created_at=year_ago) for i in range(5)]
+        spring = made[0]
+        associated = now - timedelta(days=180)
+        for url in ("https://example.com/spring", "https://example.com/pricing", "https://example.com/demo"):
+            campaigns.association_add(campaign=spring, at=associated, asset=campaigns.page_asset_get_or_create(
+                account=account, url=url, asset_type=AssetType.LANDING_PAGE))
+        campaigns.association_add(campaign=spring, asset=campaigns.form_asset(form=form), at=associated)
+
+        start = clock()
+        n_visitors = max(1, views // 8)
+        Visitor.objects.bulk_create(
+            [Visitor(account=account, site=site, key=f"bench-{v:08d}", first_seen_at=year_ago)
+             for v in range(n_visitors)], batch_size=5000)
+        visitor_ids = list(Visitor.objects.filter(site=site).order_by("pk").values_list("pk", flat=True))
+        sessions, session_views, first_seen = [], [], set()
+        made_views = 0
+        while made_views < views:
+            visitor = rng.choice(visitor_ids)
+            at = year_ago + timedelta(seconds=rng.random() * 365 * 86_400)
+            count = min(rng.randint(1, 6), views - made_views)
+            utm = f"c{rng.randrange(5)}" if rng.random() < 0.2 else ""
+            sessions.append(WebSession(
+                account=account, site=site, visitor_id=visitor, started_at=at, last_seen_at=at, page_views=count,
+                is_first=visitor not in first_seen, landing_url="https://example.com/", utm_campaign=utm,
+                source="email_marketing" if utm else rng.choice(SOURCES)))
+            first_seen.add(visitor)
+            session_views.append(count)
+            made_views += count
+        WebSession.objects.bulk_create(sessions, batch_size=5000)
+        batch, n = [], 0
+        for session, count in zip(WebSession.objects.filter(site=site).order_by("pk").values_list(
+                "pk", "visitor_id", "started_at").iterator(), session_views, strict=True):
+            pk, visitor, at = session
+            for step in range(count):
+                page = rng.choice(PAGES)
+                batch.append(PageView(account=account, site=site, session_id=pk, visitor_id=visitor,
+                                      hit_id=f"b{n:010d}", occurred_at=at + timedelta(minutes=step),
+                                      url=f"https://{page}", page=page))
+                n += 1
+            if len(batch) >= 20_000:
+                PageView.objects.bulk_create(batch)
+                batch = []
+        PageView.objects.bulk_create(batch)
+        identified = rng.sample(visitor_ids, k=max(1, n_visitors * 3 // 100))
+        contacts = Contact.objects.bulk_create(
+            [Contact(account=account, email=f"bench{i}@example.org", original_source="direct",
+                     created_at=year_ago + timedelta(seconds=rng.random() * 365 * 86_400))
+             for i in range(len(identified))], batch_size=5000)
+        for visitor, contact in zip(identified, contacts, strict=True):
+            Visitor.objects.filter(pk=visitor).update(contact=contact)
+        FormSubmission.objects.bulk_create(
+            [FormSubmission(account=account, form=form, contact=contact, visitor_id=visitor,
+                            submission_id=f"s{i}", submitted_at=contact.created_at, created_contact=True,
+                            data={"email": contact.email})
+             for i, (visitor, contact) in enumerate(zip(identified, contacts, strict=True))], batch_size=5000)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        loaded = clock() - start
+        # Bulk inserts bypass the services that keep the CampaignSession rollup: build it as a backfill would.
+        start = clock()
+        for campaign in made:
+            campaigns.campaign_sessions_rebuild(campaign=campaign)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        return {"account": account, "campaign": spring, "seconds": loaded, "rollup_seconds": clock() - start,
+                "views": n, "sessions": len(sessions), "visitors": n_visitors, "contacts": len(contacts)}
+
+
+CASES = [("campaign_overview", {}), ("campaign_overview", {"attribution": "last_touch"}),
+         ("campaign_overview", {"range": "last_90_days"}), ("campaign_contacts_sessions", {"unit": "month"}),
+         ("campaign_traffic", {}), ("campaign_traffic", {"source": "email_marketing"}),
+         ("campaign_assets", {"asset_type": "landing_page"}), ("campaign_assets", {"asset_type": "form"})]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.campaigns", description=__doc__)
+    parser.add_argument("--views", type=int, default=1_000_000, help="page views to generate")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    _setup(tempfile.mkdtemp(prefix="touchline-bench-campaigns-"))
+    from django.db import connection
+    from django_scopes import scope
+
+    from touchline.reports.pipeline import report_run
+
+    data = build(args.views)
+    rows = [(f"synthetic web history: {data['views']:,} page views, {data['sessions']:,} sessions, "
+             f"{data['visitors']:,} visitors, {data['contacts']:,} contacts", f"{data['seconds']:.0f} s",
+             "bulk inserts"),
+            ("CampaignSession rollup rebuilt for the 5 campaigns", f"{data['rollup_seconds'] * 1000:,.0f} ms",
+             "what associating a page or changing a UTM value costs")]
+    account, campaign = data["account"], data["campaign"]
+    with scope(account=account):
+        for key, params in CASES:
+            samples = []
+            for _ in range(args.repeat + 1):
+                t0 = clock()
+                report_run(key, account=account, data={"campaign": str(campaign.pk), **params}, budget_ms=600_000)
+                samples.append((clock() - t0) * 1000)
+            timed = sorted(samples[1:])
+            p95 = timed[min(len(timed) - 1, round(0.95 * (len(timed) - 1)))]
+            label = f"report {key}" + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
+            rows.append((label, f"p50 {statistics.median(timed):,.0f} ms", f"p95 {p95:,.0f} ms over {args.repeat}"))
+    print(f"Touchline campaign bench — {connection.vendor}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
+    widths = [max(len(r[i]) for r in rows + [("measure", "result", "notes")]) for i in range(3)]
+    for row in [("measure", "result", "notes"), tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
