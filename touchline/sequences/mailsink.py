@@ -4,7 +4,7 @@ send to. Built on aiosmtpd, running in its own thread.
 
 `refuse` maps recipient addresses to an SMTP answer (e.g. "550 5.1.1 No such user") to play a server
 that rejects them; `hold_seconds` makes the server wait before accepting DATA, so a test can kill a sender
-in the middle of the conversation.
+in the middle of the conversation (`data_arrived` tells it when the DATA is in).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.sink.data_arrived.set()
         if self.sink.hold_seconds:
             time.sleep(self.sink.hold_seconds)  # deliberately blocking: the sender waits for our answer
         self.sink.store(envelope.content)
@@ -54,6 +55,7 @@ class MailSink:
         self.refuse: dict[str, str] = {}
         self.hold_seconds = 0.0
         self.received: list[bytes] = []
+        self.data_arrived = threading.Event()  # set when a message's DATA has reached the server
         self._lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname=host, port=self.port)
 

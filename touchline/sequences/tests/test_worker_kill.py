@@ -49,20 +49,18 @@ def test_a_worker_killed_mid_send_does_not_send_twice_after_restart(cadence, sin
                SMTP_URL=sink.url, PUBLIC_URL=settings.PUBLIC_URL)
     worker = subprocess.Popen([sys.executable, "-c", WORKER], cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # wait until the worker is in the SMTP conversation
-            with scopes_disabled():
-                if SentMessage.all_accounts.filter(status=MessageStatus.SENDING).exists():
-                    break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the worker never started sending")
-        time.sleep(1)  # the sink now holds the message's DATA
+        # Kill the worker once the message's DATA has reached the server, while the server holds its answer.
+        if not sink.data_arrived.wait(timeout=30):
+            pytest.fail("the worker never sent DATA")
         os.kill(worker.pid, signal.SIGKILL)
     finally:
         worker.wait(timeout=10)
-    time.sleep(sink.hold_seconds)
+    deadline = time.monotonic() + sink.hold_seconds + 10
+    while not sink.received and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(sink.received) == 1  # it reached the server before the worker died
+    with scopes_disabled():
+        assert SentMessage.all_accounts.get().status == MessageStatus.SENDING  # the worker died mid-conversation
 
     sink.hold_seconds = 0
     later = timezone.now() + sending.SENDING_LEASE + timedelta(seconds=1)
