@@ -1,9 +1,9 @@
 """One error body for the whole API: `{"error": {"code": …, "message": …, "fields": {…}}}`.
 
 `code` is a stable machine word (`invalid`, `not_found`, `unauthenticated`, `forbidden`, `invalid_cursor`,
-`server_error`), `message` a sentence for people, `fields` maps input field names to what is wrong with them
-(empty when the error is not about one field). Every handler below answers in that shape, so clients parse
-one thing whatever went wrong.
+`rate_limited`, `too_large`, `server_error`), `message` a sentence for people, `fields` maps input field names to
+what is wrong with them (empty when the error is not about one field). Every handler below answers in that shape,
+so clients parse one thing whatever went wrong.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import logging
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import Http404
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as SchemaValidationError
+
+from touchline.api.ratelimit import retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ObjectDoesNotExist)
     def _missing(request, exc):
         return respond(request, 404, "not_found", "No such object in this account.")
+
+    @api.exception_handler(Throttled)
+    def _throttled(request, exc: Throttled):
+        seconds = retry_after(exc.wait)
+        response = respond(request, 429, "rate_limited",
+                           f"Too many requests for this token or session; retry in {seconds} s.")
+        response["Retry-After"] = seconds
+        return response
 
     @api.exception_handler(HttpError)
     def _http_error(request, exc: HttpError):

@@ -8,14 +8,18 @@ from ninja import NinjaAPI
 
 from touchline.api.auth import API_AUTH
 from touchline.api.errors import install_error_handlers
+from touchline.api.ratelimit import PerCallerRateLimit
 
 api = NinjaAPI(
     title="Touchline API",
     version="1",
     description="Companies, contacts, deals and reports of the account the token (or session) belongs to. "
-                "Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`; lists are cursor-paginated.",
+                "Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`; lists are cursor-paginated. "
+                "Each token (or session) may make API_RATE_LIMIT_PER_MINUTE requests per clock minute; past it the "
+                "API answers 429 `rate_limited` with `Retry-After`.",
     urls_namespace="api-v1",
     auth=API_AUTH,
+    throttle=PerCallerRateLimit(),
 )
 install_error_handlers(api)
 
