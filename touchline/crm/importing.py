@@ -348,13 +348,23 @@ class ParsedRow:
     data: dict
 
 
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}  # file suffix → format
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """`data` as UTF-8 text (a byte-order mark is dropped); ImportFileError naming `name` if it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ImportFileError(f"{name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+
+
 def _read_text(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except OSError as error:
         raise ImportFileError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise ImportFileError(f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    return decode_text(data, str(path))
 
 
 def _jsonl_rows(text: str, report: ImportReport) -> Iterator[ParsedRow]:
@@ -379,7 +389,8 @@ def _csv_rows(text: str, forced_type: str | None, report: ImportReport) -> Itera
         raise ImportFileError("the CSV file has no header row")
     reader.fieldnames = header
     if forced_type is None and "type" not in header:
-        raise ImportFileError("say what the CSV rows are: a 'type' column, or --type company|contact|deal")
+        raise ImportFileError("say what the CSV rows are: a 'type' column, or one type for the whole file "
+                              "(--type, or ?type= in the API)")
     if forced_type is not None:
         unknown = set(header) - ROW_TYPES[forced_type].fields - {"type"}
         if unknown:
@@ -397,15 +408,28 @@ def _csv_rows(text: str, forced_type: str | None, report: ImportReport) -> Itera
         yield ParsedRow(line, row_type, data)
 
 
-def parse_file(path: Path, *, forced_type: str | None, report: ImportReport) -> list[ParsedRow]:
+def _check_type(forced_type: str | None) -> None:
     if forced_type is not None and forced_type not in ROW_TYPES:
         raise ImportFileError(f"unknown type {forced_type!r}; choose one of {', '.join(ROW_TYPES)}")
-    text = _read_text(path)
-    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+
+
+def parse_text(text: str, *, fmt: str, forced_type: str | None, report: ImportReport) -> list[ParsedRow]:
+    """The rows of `text` in `fmt` ("jsonl" or "csv"); row-level problems go to `report`."""
+    _check_type(forced_type)
+    if fmt == "jsonl":
         return list(_jsonl_rows(text, report))
-    if path.suffix.lower() == ".csv":
+    if fmt == "csv":
         return list(_csv_rows(text, forced_type, report))
-    raise ImportFileError(f"{path.name}: use a .jsonl (JSON Lines) or .csv file")
+    raise ValueError(f"unknown import format {fmt!r}")
+
+
+def parse_file(path: Path, *, forced_type: str | None, report: ImportReport) -> list[ParsedRow]:
+    _check_type(forced_type)
+    text = _read_text(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImportFileError(f"{path.name}: use a .jsonl (JSON Lines) or .csv file")
+    return parse_text(text, fmt=fmt, forced_type=forced_type, report=report)
 
 
 # Applying --------------------------------------------------------------------------------------------------------
@@ -416,6 +440,19 @@ def import_file(*, account: Account, path: Path, forced_type: str | None = None,
     """Import a file into `account` (inside an active account scope). See the module docstring."""
     report = ImportReport(dry_run=dry_run)
     rows = parse_file(Path(path), forced_type=forced_type, report=report)
+    return _import_rows(account=account, rows=rows, report=report, dry_run=dry_run, progress=progress)
+
+
+def import_text(*, account: Account, text: str, fmt: str, forced_type: str | None = None,
+                dry_run: bool = False) -> ImportReport:
+    """Import `text` in `fmt` ("jsonl" or "csv") as `import_file` imports a file: the API's entry point."""
+    report = ImportReport(dry_run=dry_run)
+    rows = parse_text(text, fmt=fmt, forced_type=forced_type, report=report)
+    return _import_rows(account=account, rows=rows, report=report, dry_run=dry_run, progress=None)
+
+
+def _import_rows(*, account: Account, rows: list[ParsedRow], report: ImportReport, dry_run: bool,
+                 progress: Callable[[int], None] | None) -> ImportReport:
     by_type: dict[str, list[ParsedRow]] = defaultdict(list)
     for row in rows:
         if row.type not in ROW_TYPES:
