@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import BigIntegerField, Count, F, Sum, Value
+from django.db.models import BigIntegerField, Count, F, Q, Sum, Value
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast, Coalesce, Round
 
@@ -28,10 +28,11 @@ class Metric:
     key: str
     label: str
     definition: str
-    unit: str  # "count" | "money" | "percent"
+    unit: str  # "count" | "money" | "percent" | "decimal" (a fractional count, e.g. attributed conversions)
     scale: int = 0  # decimal places of the integer the SQL returns
     sql: str = ""  # for metrics aggregated over a report's own SQL (see sequence metrics)
     rate_of: tuple[str, str] = ()  # a percent metric: (numerator, denominator) metric keys
+    mean_of: tuple[str, str] = ()  # an average: (summed metric, EXPRESSIONS key of the count it is divided by)
 
     def expression(self, prefix: str = "") -> Combinable:
         """The aggregate over rows of the model the report groups; `prefix` reaches it through a relation."""
@@ -42,6 +43,8 @@ class Metric:
             return int(raw or 0)
         if self.unit == "percent":
             raise TypeError(f"{self.key} is a rate: use rate_value(counts)")
+        if self.mean_of:
+            raise TypeError(f"{self.key} is an average: use mean_value(raw)")
         return (Decimal(int(raw or 0)).scaleb(-self.scale)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -55,6 +58,7 @@ EXPRESSIONS = {
     "deal_amount": lambda p: Coalesce(Sum(_cents(p)), Value(0), output_field=BigIntegerField()),
     "weighted_amount": lambda p: Coalesce(Sum(_cents(p) * F(f"{p}stage__probability")), Value(0),
                                           output_field=BigIntegerField()),
+    "_deals_with_amount": lambda p: Count(f"{p}amount"),  # the divisor of deal_average_amount
 }
 
 METRICS: dict[str, Metric] = {m.key: m for m in (
@@ -64,7 +68,19 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("weighted_amount", "Weighted amount", "Sum of each deal's amount times the win probability of its "
            "current stage (closed won 100 %, closed lost 0 %), rounded to the cent once, after summing.",
            "money", scale=4),
+    Metric("deal_average_amount", "Average amount", "Amount ÷ deals that have an amount, in their currency, "
+           "rounded to the cent once, after dividing; deals without an amount are left out.", "money", scale=2,
+           mean_of=("deal_amount", "_deals_with_amount")),
 )}
+
+
+def mean_value(metric: Metric, raw: dict) -> Decimal | None:
+    """An average from the raw sum and count it divides (`raw` holds both under their keys), to the cent; None
+    (shown "—") when there is nothing to average."""
+    summed, count = (int(raw.get(key) or 0) for key in metric.mean_of)
+    if count == 0:
+        return None
+    return (Decimal(summed).scaleb(-metric.scale) / count).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def rate_value(metric: Metric, counts: dict[str, int]) -> Decimal | None:
@@ -153,6 +169,45 @@ CAMPAIGN_COUNTS = (
     Metric("form_new_contacts", "New contacts", "Contacts created by a submission of the form.", "count"),
 )
 METRICS |= {m.key: m for m in CAMPAIGN_COUNTS}
+# The custom report builder's sources (touchline/reports/queries/custom.py): one count per source, a few sums. Each
+# expression aggregates rows of its source's model (contacts, companies, enrollments, events, sessions,
+# interactions, attribution credits); enrolled_contacts, page_views and new_visitor_sessions above are reused
+# over enrollments and sessions with the same meaning.
+BUILDER_METRICS = (
+    Metric("contact_count", "Contacts", "Number of contacts.", "count"),
+    Metric("company_count", "Companies", "Number of companies.", "count"),
+    Metric("enrollment_count", "Enrollments", "Number of enrollments, scheduled ones that have not started left out; "
+           "a contact enrolled twice counts twice.", "count"),
+    Metric("event_count", "Events", "Engagement events in the sequence log (sends, opens, clicks, replies, …); "
+           "machine opens and clicks only when included.", "count"),
+    Metric("event_contacts", "Contacts with events", "Unique contacts with at least one of the events counted.",
+           "count"),
+    Metric("session_count", "Sessions", "Website sessions, counted by session start.", "count"),
+    Metric("interaction_count", "Interactions", "Interactions in the attribution log (page views, form "
+           "submissions, sequence clicks and replies, meetings).", "count"),
+    Metric("interaction_contacts", "Contacts with interactions", "Unique identified contacts with at least one of "
+           "the interactions counted.", "count"),
+    Metric("credited_conversions", "Attributed conversions", "Sum of the credit weights under one model and "
+           "lookback window: each conversion adds exactly 1, split over its interactions.", "decimal", scale=9),
+    Metric("attributed_revenue", "Attributed revenue", "Sum of the revenue credits (closed-won amounts split over "
+           "their interactions) in the deal's currency, summed in cents.", "money", scale=2),
+)
+METRICS |= {m.key: m for m in BUILDER_METRICS}
+EXPRESSIONS |= {
+    "contact_count": lambda p: Count(f"{p}id"),
+    "company_count": lambda p: Count(f"{p}id"),
+    "enrollment_count": lambda p: Count(f"{p}id"),
+    "enrolled_contacts": lambda p: Count(f"{p}contact_id", distinct=True),  # over enrollments
+    "event_count": lambda p: Count(f"{p}id"),
+    "event_contacts": lambda p: Count(f"{p}contact_id", distinct=True),
+    "session_count": lambda p: Count(f"{p}id"),
+    "page_views": lambda p: Coalesce(Sum(f"{p}page_views"), Value(0)),  # over sessions: their page-view counts
+    "new_visitor_sessions": lambda p: Count(f"{p}id", filter=Q(**{f"{p}is_first": True})),
+    "interaction_count": lambda p: Count(f"{p}id"),
+    "interaction_contacts": lambda p: Count(f"{p}contact_id", distinct=True),
+    "credited_conversions": lambda p: Coalesce(Sum(f"{p}weight_nano"), Value(0), output_field=BigIntegerField()),
+    "attributed_revenue": lambda p: Coalesce(Sum(f"{p}amount_cents"), Value(0), output_field=BigIntegerField()),
+}
 CLICK_METRICS = frozenset({"clicked_contacts", "click_rate", "message_clicks", "message_click_rate"})
 
 
@@ -190,6 +245,10 @@ INTERPRETATIONS = """
 - **Enrollments by month** uses the enrollment date in the account's time zone and counts enrollments (a contact
   enrolled twice in a month counts twice there; "Contacts enrolled" counts them once).
 - **Deals by stage** never adds amounts across currencies; the weighted amount is rounded once, after summing.
+- **Custom reports** use these same metrics over their data source: a money metric adds the currency to the
+  grouping and its total is left out when the rows are in several currencies; totals are computed without the
+  dimensions (a contact in two rows counts once in the total of a unique count); attribution credits are summed
+  within one lookback window, one conversion kind and one model unless the model is a dimension.
 """
 
 

@@ -14,5 +14,6 @@ urlpatterns = [
     path("sequences/<int:sequence_id>/performance/", views.sequence_performance, name="sequence-performance"),
     path("sequences/<int:sequence_id>/steps/<int:step_id>/<slug:status>/", views.sequence_step_contacts,
          name="sequence-step-contacts"),
+    path("custom/", views.custom_report_builder, name="custom"),  # the builder page of the `custom` report
     path("<slug:report_key>/", views.report_detail, name="detail"),
 ]

@@ -79,6 +79,31 @@ def report_detail(request, report_key: str):
     return render(request, template, context)
 
 
+@login_required
+def custom_report_builder(request):
+    """The custom report builder: the form of the chosen source's dimensions, metrics and filters, and the live
+    preview of the `custom` report (htmx swaps both on every change); `?format=csv|xlsx` downloads the result.
+    The report itself (touchline/reports/queries/custom.py) validates everything."""
+    from touchline.reports.queries.custom import builder_options, preview_chart, source_of
+
+    result, errors, timed_out = None, {}, ""
+    try:
+        result = run("custom", account=request.account, data=request.GET)
+    except ReportParamError as error:
+        errors = error.fields
+    except ReportTimedOut as error:
+        timed_out = str(error)
+    if result is not None and request.GET.get("format") in FORMATS:
+        return export_response(result, request.GET["format"])
+    values = result.params if result else request.GET  # what was asked, when it was not valid
+    options = builder_options(request.account, source_of(values.get("source")), values)
+    context = {"report": report_get("custom"), "result": result, "errors": errors, "timed_out": timed_out,
+               "values": values, "options": options, "chart": preview_chart(result) if result else None,
+               "section": "reports"}
+    template = "reports/partials/custom_builder.html" if request.htmx else "reports/custom.html"
+    return render(request, template, context)
+
+
 # Pages made of several reports sharing one set of filters (SPEC §1: the Analyze tab, a sequence's Performance tab).
 
 ANALYZE_REPORTS = ("sequence_summary", "sequence_performance", "email_performance", "highly_engaged_contacts")

@@ -3,6 +3,7 @@
 from touchline.reports.queries import (  # noqa: F401
     campaign_attribution,
     campaign_performance,
+    custom,
     deals_by_stage,
     sequence_content,
     sequence_engagement,

@@ -1,0 +1,344 @@
+"""The custom report builder (touchline/reports/queries/custom.py), computed by hand.
+
+The account "Acme" is in Europe/Berlin (UTC+1 in winter); `now` is pinned to 2026-03-15 12:00 UTC.
+
+Contacts (owner, lifecycle stage, created UTC):
+    c1  ada   lead        2026-03-10 09:00
+    c2  ada   lead        2026-03-10 09:00
+    c3  ada   customer    2026-03-10 09:00
+    c4  —     customer    2026-03-10 09:00
+    c5  ada   subscriber  2026-02-28 23:30   (00:30 on 1 March in Berlin)
+  and in Globex, another account: g1 lead (owner none), g2 customer.
+
+Owner ada: subscriber 1, lead 2, customer 1 — 4 contacts; c4 has no owner.
+
+Deals of the default pipeline (stage, currency, amount):
+    Appointment scheduled  USD 19.99, 0.10, 0.20   → 3 deals, 20.29, average 20.29 ÷ 3 = 6.7633… → 6.76
+    Appointment scheduled  EUR 5.00                → 1 deal, 5.00
+    Qualified to buy       USD 1000.00, and one without an amount → 2 deals, 1000.00, average 1000.00 ÷ 1
+  Totals: 6 deals; the amounts are in two currencies, so no amount total.
+
+Enrollments (enrolled UTC → Berlin month): 2026-02-28 22:30 → February (23:30 on the 28th), 2026-02-28 23:30 →
+March (00:30 on the 1st), 2026-03-10 09:00 → March, and one scheduled in March that has not started (not counted).
+"""
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django_scopes import scope, scopes_disabled
+
+from touchline.core.accounts import user_create
+from touchline.core.models import Plan
+from touchline.crm.models import Contact, DealStage
+from touchline.crm.services import company_create, contact_create, deal_create, pipeline_default
+from touchline.reports import services
+from touchline.reports.models import Tile
+from touchline.reports.pipeline import ReportParamError, report_run
+from touchline.sequences.models import Enrollment, EventKind, Inbox, Sequence, Step, StepType
+from touchline.sequences.services import event_record
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+MARCH_10 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+FEB_28_2230 = datetime(2026, 2, 28, 22, 30, tzinfo=UTC)  # 23:30 on 28 February in Berlin
+FEB_28_2330 = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)  # 00:30 on 1 March in Berlin
+
+
+def run(account, **params):
+    with scope(account=account):
+        return report_run("custom", account=account, data=params, now=NOW)
+
+
+def cells(result, *keys):
+    return [tuple(row[k] for k in keys) for row in result.rows]
+
+
+@pytest.fixture
+def contacts(account, user, other_account):
+    with scope(account=account):
+        navy = company_create(account=account, name="Navy")
+        for name, stage, owner, created in (("c1", "lead", user, MARCH_10), ("c2", "lead", user, MARCH_10),
+                                            ("c3", "customer", user, MARCH_10), ("c4", "customer", None, MARCH_10),
+                                            ("c5", "subscriber", user, FEB_28_2330)):
+            contact_create(account=account, email=f"{name}@acme.test", lifecycle_stage=stage, owner=owner,
+                           created_at=created, company=navy if name == "c1" else None)
+    with scope(account=other_account):
+        globex = company_create(account=other_account, name="Globex")
+        contact_create(account=other_account, email="g1@globex.test", lifecycle_stage="lead", created_at=MARCH_10,
+                       company=globex)
+        contact_create(account=other_account, email="g2@globex.test", lifecycle_stage="customer",
+                       created_at=MARCH_10)
+    return {"navy": navy, "globex": globex}
+
+
+@pytest.fixture
+def deals(account):
+    with scope(account=account):
+        pipeline = pipeline_default(account=account)
+        stage = {s.name: s for s in DealStage.objects.filter(pipeline=pipeline)}
+        for amount, currency, stage_name in (("19.99", "USD", "Appointment scheduled"),
+                                             ("0.10", "USD", "Appointment scheduled"),
+                                             ("0.20", "USD", "Appointment scheduled"),
+                                             ("5.00", "EUR", "Appointment scheduled"),
+                                             ("1000.00", "USD", "Qualified to buy"),
+                                             (None, "USD", "Qualified to buy")):
+            deal_create(account=account, name=f"{stage_name} {amount}", amount=amount, currency=currency,
+                        stage=stage[stage_name], created_at=MARCH_10)
+    return stage
+
+
+@pytest.fixture
+def enrollments(account, user):
+    with scope(account=account):
+        inbox = Inbox.objects.create(account=account, user=user, from_name="Ada", from_email="ada@acme.test")
+        sequence = Sequence.objects.create(account=account, name="Outbound", owner=user)
+        step = Step.objects.create(account=account, sequence=sequence, position=1, step_type=StepType.AUTOMATED_EMAIL)
+        people = [contact_create(account=account, email=f"e{i}@acme.test") for i in range(4)]
+        made = []
+        for contact, at, status in ((people[0], FEB_28_2230, "active"), (people[1], FEB_28_2330, "replied"),
+                                    (people[2], MARCH_10, "active"), (people[3], MARCH_10, "scheduled")):
+            made.append(Enrollment.objects.create(
+                account=account, sequence=sequence, contact=contact, enrolled_by=user, inbox=inbox,
+                current_step=step, status=status, enrolled_at=at))
+        event_record(contact=people[0], kind=EventKind.OPEN, enrollment=made[0], occurred_at=MARCH_10)
+        event_record(contact=people[0], kind=EventKind.OPEN, enrollment=made[0], occurred_at=MARCH_10,
+                     is_machine=True, machine_reason="apple_mpp")
+        event_record(contact=people[1], kind=EventKind.CLICK, enrollment=made[1], occurred_at=MARCH_10)
+    return {"sequence": sequence, "enrollments": made}
+
+
+# Parsing: everything is a whitelist, and each bad field is named.
+
+def test_custom_report_names_each_unknown_field_when_dimension_metric_filter_and_operator_are_not_whitelisted(
+        account):
+    with pytest.raises(ReportParamError) as error:
+        run(account, source="contacts", dimension="email_domain", metrics="contact_count,deal_amount",
+            f1_field="password", f2_field="lifecycle_stage", f2_op="gt", f2_value="lead")
+    fields = error.value.fields
+    assert set(fields) == {"dimension", "metrics", "f1_field", "f2_op"}
+    assert "'email_domain'" in fields["dimension"] and "lifecycle_stage" in fields["dimension"]
+    assert "'deal_amount'" in fields["metrics"]
+    assert "'password'" in fields["f1_field"]
+    assert "'gt'" in fields["f2_op"]
+
+
+def test_custom_report_rejects_the_source_when_it_is_not_one_of_the_data_sources(account):
+    with pytest.raises(ReportParamError) as error:
+        run(account, source="auth_user")
+    assert list(error.value.fields) == ["source"]
+
+
+def test_custom_report_rejects_a_filter_value_when_it_is_not_a_choice_of_the_field(account):
+    with pytest.raises(ReportParamError) as error:
+        run(account, source="contacts", f1_field="lifecycle_stage", f1_op="is", f1_value="lead' OR 1=1 --")
+    assert list(error.value.fields) == ["f1_value"]
+
+
+def test_custom_report_api_answers_422_naming_the_field_when_the_metric_is_unknown(logged_in_client):
+    response = logged_in_client.get("/api/v1/reports/custom", {"source": "deals", "metrics": "profit"})
+    assert response.status_code == 422
+    assert list(response.json()["error"]["fields"]) == ["metrics"]
+
+
+def test_custom_report_requires_no_dimension_when_the_chart_is_a_kpi(account):
+    with pytest.raises(ReportParamError) as error:
+        run(account, source="contacts", dimension="owner", chart="kpi")
+    assert list(error.value.fields) == ["chart"]
+
+
+# Contacts: grouping, filters and the account scope.
+
+def test_contacts_by_lifecycle_stage_counts_only_the_owners_contacts_when_filtered_by_owner(account, user, contacts):
+    result = run(account, source="contacts", dimension="lifecycle_stage", f1_field="owner", f1_op="is",
+                 f1_value=str(user.pk))
+    assert cells(result, "dim_lifecycle_stage", "contact_count") == [("Subscriber", 1), ("Lead", 2), ("Customer", 1)]
+    assert result.totals == {"contact_count": 4}
+    assert [c.key for c in result.columns] == ["dim_lifecycle_stage", "contact_count"]
+    assert result.params["f1_field"] == "owner" and result.params["f1_value"] == str(user.pk)
+
+
+def test_contacts_without_an_owner_are_counted_when_the_filter_is_owner_empty(account, contacts):
+    result = run(account, source="contacts", dimension="lifecycle_stage", f1_field="owner", f1_op="empty")
+    assert cells(result, "dim_lifecycle_stage", "contact_count") == [("Customer", 1)]
+
+
+def test_contacts_of_another_account_are_never_counted_when_grouped_by_company(account, contacts):
+    result = run(account, source="contacts", dimension="company")
+    # Navy (c1) and no company (c2–c5); Globex's contacts and company are not there.
+    assert cells(result, "dim_company", "contact_count") == [("Navy", 1), ("(none)", 4)]
+    assert result.totals["contact_count"] == 5
+
+
+def test_custom_report_rejects_another_accounts_company_when_it_is_a_filter_value(account, contacts):
+    with pytest.raises(ReportParamError) as error:
+        run(account, source="contacts", f1_field="company", f1_op="is", f1_value=str(contacts["globex"].pk))
+    assert "No company" in error.value.fields["f1_value"]
+
+
+def test_contacts_by_created_month_use_the_account_time_zone_when_near_midnight(account, contacts):
+    # c5 was created at 23:30 UTC on 28 February: already 1 March in Berlin.
+    result = run(account, source="contacts", dimension="created_month")
+    assert cells(result, "dim_created_month", "contact_count") == [("2026-03", 5)]
+
+
+# Deals: money per currency, exactly.
+
+def test_deals_amount_by_stage_is_summed_exactly_per_currency_when_deals_are_in_two_currencies(account, deals):
+    result = run(account, source="deals", dimension="stage",
+                 metrics="deal_count,deal_amount,deal_average_amount")
+    assert cells(result, "dim_stage", "currency", "deal_count", "deal_amount", "deal_average_amount") == [
+        ("Appointment scheduled", "EUR", 1, Decimal("5.00"), Decimal("5.00")),
+        ("Appointment scheduled", "USD", 3, Decimal("20.29"), Decimal("6.76")),
+        ("Qualified to buy", "USD", 2, Decimal("1000.00"), Decimal("1000.00")),
+    ]
+    assert result.totals == {"deal_count": 6, "currency": ""}  # no amount across currencies
+    assert any("2 currencies" in note for note in result.notes)
+
+
+def test_deals_amount_total_is_given_when_a_filter_leaves_one_currency(account, deals):
+    result = run(account, source="deals", dimension="stage", metrics="deal_amount", f1_field="currency",
+                 f1_op="is", f1_value="USD")
+    assert cells(result, "dim_stage", "deal_amount") == [("Appointment scheduled", Decimal("20.29")),
+                                                         ("Qualified to buy", Decimal("1000.00"))]
+    assert result.totals == {"deal_amount": Decimal("1020.29"), "currency": "USD"}
+
+
+def test_deals_amount_is_one_row_per_currency_when_there_is_no_dimension(account, deals):
+    result = run(account, source="deals", dimension="", metrics="deal_amount", chart="table")
+    assert cells(result, "label", "currency", "deal_amount") == [("All", "EUR", Decimal("5.00")),
+                                                                 ("All", "USD", Decimal("1020.29"))]
+
+
+def test_deals_over_an_amount_are_counted_when_the_filter_is_greater_than(account, deals):
+    result = run(account, source="deals", dimension="", metrics="deal_count", chart="kpi", f1_field="amount",
+                 f1_op="gt", f1_value="10")
+    assert cells(result, "label", "deal_count") == [("All", 2)]  # 19.99 and 1000.00
+    assert result.totals == {"deal_count": 2} and result.chart["type"] == "kpi"
+
+
+# Enrollments: months in the account's time zone.
+
+def test_enrollments_by_month_follow_berlin_months_when_enrolled_around_midnight_utc(account, enrollments):
+    result = run(account, source="enrollments", dimension="enrolled_month",
+                 metrics="enrollment_count,enrolled_contacts")
+    assert cells(result, "dim_enrolled_month", "enrollment_count", "enrolled_contacts") == [
+        ("2026-02", 1, 1), ("2026-03", 2, 2)]  # the scheduled enrollment is in no report
+    assert result.totals == {"enrollment_count": 3, "enrolled_contacts": 3}
+
+
+def test_enrollments_in_a_custom_range_start_at_local_midnight_when_the_range_is_march(account, enrollments):
+    result = run(account, source="enrollments", dimension="status", range="custom", range_from="2026-03-01",
+                 range_to="2026-03-31")
+    assert cells(result, "dim_status", "enrollment_count") == [("Active", 1), ("Replied", 1)]
+
+
+# Engagement events: human unless machine events are included; no clicks on the starter plan.
+
+def test_events_by_kind_leave_machine_opens_out_unless_machine_events_are_included(account, enrollments):
+    human = run(account, source="events", dimension="kind", f1_field="kind", f1_op="is_not", f1_value="enrolled")
+    assert cells(human, "dim_kind", "event_count") == [("Opened", 1), ("Clicked", 1)]
+    both = run(account, source="events", dimension="kind", dimension2="is_machine", f1_field="kind", f1_op="is_not",
+               f1_value="enrolled", machine="1")
+    assert cells(both, "dim_kind", "dim_is_machine", "event_count") == [
+        ("Opened", "Machine", 1), ("Opened", "Human", 1), ("Clicked", "Human", 1)]
+
+
+def test_events_leave_clicks_out_when_the_account_is_on_the_starter_plan(account, enrollments):
+    with scopes_disabled():
+        account.plan = Plan.STARTER
+        account.save()
+    result = run(account, source="events", dimension="kind", f1_field="kind", f1_op="is_not", f1_value="enrolled")
+    assert cells(result, "dim_kind", "event_count") == [("Opened", 1)]
+
+
+# Everywhere the pipeline's result goes: save, dashboard tile, CSV, XLSX, API, CLI, the builder page.
+
+def test_saved_custom_report_runs_live_on_a_dashboard_tile_when_saved_to_a_new_dashboard(
+        account, user, contacts, logged_in_client):
+    result = run(account, source="contacts", dimension="lifecycle_stage", f1_field="owner", f1_op="is",
+                 f1_value=str(user.pk))
+    with scope(account=account):
+        saved, dashboard = services.report_save(
+            account=account, owner=user, name="Ada's contacts", report_key="custom", params=result.params,
+            chart_type="bar", new_dashboard=services.NewDashboard("Mine"))
+        tile = Tile.objects.get(dashboard=dashboard)
+        contact_create(account=account, email="late@acme.test", lifecycle_stage="lead", owner=user)
+    html = logged_in_client.get(f"/dashboards/{dashboard.pk}/tiles/{tile.pk}/").content.decode()
+    assert "Ada&#x27;s contacts" in html and 'id="tile-data-' in html
+    data = json.loads(html.split(f'id="tile-data-{tile.pk}" type="application/json">')[1].split("</script>")[0])
+    assert [(r["dim_lifecycle_stage"], r["contact_count"]) for r in data["rows"]] == [
+        ("Subscriber", 1), ("Lead", 3), ("Customer", 1)]  # live: the lead added after saving counts
+    assert data["chart"]["type"] == "bar"
+    csv = logged_in_client.get(f"/dashboards/{dashboard.pk}/tiles/{tile.pk}/", {"format": "csv"})
+    assert csv.content.decode().splitlines() == ["Lifecycle stage,Contacts", "Subscriber,1", "Lead,3", "Customer,1"]
+
+
+def test_dashboard_date_range_replaces_the_custom_reports_range_when_set(account, user, contacts, logged_in_client):
+    result = run(account, source="contacts", dimension="lifecycle_stage")
+    with scope(account=account):
+        saved, dashboard = services.report_save(account=account, owner=user, name="All contacts",
+                                                report_key="custom", params=result.params, chart_type="table",
+                                                new_dashboard=services.NewDashboard("Mine"))
+        tile = Tile.objects.get(dashboard=dashboard)
+    csv = logged_in_client.get(f"/dashboards/{dashboard.pk}/tiles/{tile.pk}/", {
+        "format": "csv", "range": "custom", "range_from": "2026-02-01", "range_to": "2026-02-28"})
+    assert csv.content.decode().splitlines() == ["Lifecycle stage,Contacts"]  # c5 is 1 March in Berlin
+
+
+def test_custom_report_downloads_csv_and_xlsx_when_the_builder_is_asked_for_a_format(account, deals,
+                                                                                     logged_in_client):
+    query = {"source": "deals", "dimension": "stage", "metrics": "deal_count,deal_amount"}
+    csv = logged_in_client.get("/reports/custom/", query | {"format": "csv"})
+    assert csv["Content-Type"].startswith("text/csv")
+    assert csv.content.decode().splitlines() == [
+        "Stage,Currency,Deals,Amount",
+        "Appointment scheduled,EUR,1,5.00",
+        "Appointment scheduled,USD,3,20.29",
+        "Qualified to buy,USD,2,1000.00",
+    ]
+    xlsx = logged_in_client.get("/reports/custom/", query | {"format": "xlsx"})
+    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+
+
+def test_custom_report_api_answers_the_result_shape_when_the_params_are_valid(logged_in_client, contacts):
+    body = logged_in_client.get("/api/v1/reports/custom", {"source": "contacts", "dimension": "lifecycle_stage",
+                                                           "metrics": "contact_count"}).json()
+    assert body["report"] == "custom" and body["params"]["source"] == "contacts"
+    assert [(r["dim_lifecycle_stage"], r["contact_count"]) for r in body["rows"]] == [
+        ("Subscriber", 1), ("Lead", 2), ("Customer", 2)]
+    assert body["columns"][1]["definition"] == "Number of contacts."
+
+
+def test_custom_report_command_prints_csv_when_given_params(account, deals, capsys):
+    call_command("report", "custom", "--param", "source=deals", "--param", "dimension=status",
+                 "--param", "metrics=deal_count", "--csv")
+    assert capsys.readouterr().out.splitlines() == ["Status,Deals", "Open,6"]
+
+
+def test_builder_page_offers_the_sources_dimensions_and_save_control_when_opened(logged_in_client, contacts):
+    html = logged_in_client.get("/reports/custom/", {"source": "deals"}).content.decode()
+    assert 'name="source"' in html and 'value="stage"' in html and 'value="deal_amount"' in html
+    assert "Save as report" in html and 'id="data-custom"' in html
+
+
+def test_builder_page_answers_htmx_with_the_builder_only_and_shows_errors_when_params_are_bad(logged_in_client):
+    response = logged_in_client.get("/reports/custom/", {"source": "contacts", "dimension": "nope"},
+                                    headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "No dimension" in html
+
+
+def test_builder_page_does_not_show_another_accounts_rows_when_a_user_of_it_opens_it(client, account, contacts,
+                                                                                      other_account):
+    globex_user = user_create(username="gus", email="gus@globex.test", password="yet another passphrase",
+                              account=other_account)
+    client.force_login(globex_user)
+    body = client.get("/api/v1/reports/custom", {"source": "contacts", "dimension": "lifecycle_stage"}).json()
+    assert [(r["dim_lifecycle_stage"], r["contact_count"]) for r in body["rows"]] == [("Lead", 1), ("Customer", 1)]
+    with scope(account=account):
+        assert Contact.objects.filter(account=account).count() == 5
