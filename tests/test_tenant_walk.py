@@ -58,6 +58,7 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "name": lambda b: "0-not-in-this-outbox.eml",
     "campaign_id": lambda b: _b_campaign(b)["campaign"].pk,
     "association_id": lambda b: _b_campaign(b)["association"].pk,
+    "asset_id": lambda b: _b_campaign(b)["association"].asset_id,  # B's form asset
     "site_id": lambda b: _b_campaign(b)["site"].pk,
     # A form's public key: its definition (fields only) is public by design, see PUBLIC_BY_DESIGN.
     "key": lambda b: _b_campaign(b)["form"].key,
