@@ -25,6 +25,7 @@ def _add_routers() -> None:
     from touchline.campaigns.api import router as campaigns_router
     from touchline.crm.api import router as crm_router
     from touchline.reports.api import router as reports_router
+    from touchline.reports.dashboards_api import router as dashboards_router
     from touchline.sequences.api import router as sequences_router
 
     api.add_router("/", crm_router)
@@ -32,6 +33,7 @@ def _add_routers() -> None:
     api.add_router("/sequences", sequences_router)
     api.add_router("/campaigns", campaigns_router)
     api.add_router("/assets", assets_router)
+    api.add_router("/", dashboards_router)  # /saved-reports, /dashboards: not under /reports (its /{report_key})
 
 
 _add_routers()
