@@ -5,11 +5,22 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from touchline.crm.models import Contact
-from touchline.sequences.models import Enrollment, EnrollmentStatus, Inbox, Sequence, Step, Task, TaskStatus
+from touchline.sequences.models import (
+    EmailTemplate,
+    Enrollment,
+    EnrollmentStatus,
+    Inbox,
+    Sequence,
+    Step,
+    Task,
+    TaskStatus,
+)
 
 
-def sequence_get(account, pk: int) -> Sequence:
-    return Sequence.objects.select_related("owner").get(account=account, pk=pk, archived_at__isnull=True)
+def sequence_get(account, pk: int, *, include_archived: bool = False) -> Sequence:
+    """One sequence of the account; an archived (deleted) one only with `include_archived`."""
+    qs = Sequence.objects.select_related("owner").filter(account=account)
+    return (qs if include_archived else qs.filter(archived_at__isnull=True)).get(pk=pk)
 
 
 def steps_of(sequence: Sequence) -> QuerySet[Step]:
@@ -42,3 +53,58 @@ def contacts_to_enroll(account, q: str) -> QuerySet[Contact]:
 def open_tasks_of(account, user) -> QuerySet[Task]:
     return (Task.objects.filter(account=account, assignee=user, status=TaskStatus.OPEN)
             .select_related("enrollment__contact", "enrollment__sequence", "step").order_by("due_at"))
+
+
+# Reads of the JSON API (touchline/sequences/api/) ----------------------------------------------------------------
+
+
+def sequence_list(account, *, q: str = "", include_archived: bool = False) -> QuerySet[Sequence]:
+    """Sequences whose name contains every word of `q`; archived (deleted) ones only on request."""
+    qs = Sequence.objects.filter(account=account).select_related("owner")
+    if not include_archived:
+        qs = qs.filter(archived_at__isnull=True)
+    for word in q.split():
+        qs = qs.filter(name__icontains=word)
+    return qs
+
+
+def step_get(sequence: Sequence, pk: int) -> Step:
+    return steps_of(sequence).get(pk=pk)
+
+
+def templates_of(account) -> QuerySet[EmailTemplate]:
+    return EmailTemplate.objects.filter(account=account)
+
+
+ENROLLMENT_JOINS = ("contact", "sequence", "current_step", "enrolled_by", "inbox")
+
+
+def enrollment_list(account, *, sequence_id: int | None = None, status: str = "",
+                    contact_id: int | None = None) -> QuerySet[Enrollment]:
+    """Enrollments of the account, optionally of one sequence, one status, one contact."""
+    qs = Enrollment.objects.filter(account=account).select_related(*ENROLLMENT_JOINS)
+    if sequence_id is not None:
+        qs = qs.filter(sequence_id=sequence_id)
+    if status:
+        qs = qs.filter(status=status)
+    if contact_id is not None:
+        qs = qs.filter(contact_id=contact_id)
+    return qs
+
+
+def enrollment_get(account, pk: int) -> Enrollment:
+    return enrollment_list(account).get(pk=pk)
+
+
+def contacts_by_ids(account, ids) -> dict[int, Contact]:
+    return Contact.objects.filter(account=account).in_bulk(list(ids))
+
+
+def tasks_of(account, user) -> QuerySet[Task]:
+    """Every task of `user` in the account, whatever its status (open_tasks_of is the queue)."""
+    return (Task.objects.filter(account=account, assignee=user)
+            .select_related("enrollment__contact", "enrollment__sequence", "step"))
+
+
+def task_get(account, user, pk: int) -> Task:
+    return tasks_of(account, user).get(pk=pk)

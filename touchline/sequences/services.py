@@ -335,7 +335,7 @@ def sequence_create(*, account, owner, name: str, **settings_) -> Sequence:
 
 @transaction.atomic
 def step_add(*, sequence: Sequence, step_type: str, delay_days: int = 0, subject: str = "", body: str = "",
-             task_title: str = "", owner=None) -> Step:
+             task_title: str = "", task_notes: str = "", owner=None) -> Step:
     """Append a step; an email step gets its own template from `subject` and `body`."""
     if step_type not in StepType.values:
         raise ValidationError({"step_type": f"Unknown step type {step_type!r}."})
@@ -351,7 +351,7 @@ def step_add(*, sequence: Sequence, step_type: str, delay_days: int = 0, subject
                                                 body=body.strip(), name=f"{sequence.name} · step {position}")
     return Step.objects.create(account=sequence.account, sequence=sequence, position=position, step_type=step_type,
                                delay_days=0 if position == 1 else delay_days, template=template,
-                               task_title=task_title.strip())
+                               task_title=task_title.strip(), task_notes=task_notes.strip())
 
 
 def sequence_archive(*, sequence: Sequence) -> Sequence:
@@ -372,3 +372,131 @@ def inbox_for(*, account, user) -> Inbox:
         raise ValidationError({"inbox": "Your user has no email address to send from."})
     return Inbox.objects.create(account=account, user=user, from_name=user.get_full_name() or user.username,
                                 from_email=user.email, time_zone=account.time_zone)
+
+
+# Changing sequences and steps (the JSON API) -----------------------------------------------------------------------
+
+
+class SequenceConflict(Exception):
+    """A change the sequence's state or history does not allow (an archived sequence, a step that has run).
+    The message says why, for the person asking."""
+
+
+SEQUENCE_SETTINGS = ("name", "owner", "send_window_start", "send_window_end", "business_days_only",
+                     "thread_follow_ups", "unenroll_same_company")
+
+
+def _editable(sequence: Sequence) -> None:
+    if sequence.archived_at is not None:
+        raise SequenceConflict("This sequence was deleted (archived); its history is kept but it cannot change.")
+
+
+def sequence_update(*, sequence: Sequence, **fields) -> Sequence:
+    """Change a sequence's settings (SEQUENCE_SETTINGS). They apply from now on: a step already scheduled
+    keeps its due time, the next ones follow the new send window and business-day rule."""
+    _editable(sequence)
+    unknown = set(fields) - set(SEQUENCE_SETTINGS)
+    if unknown:
+        raise ValidationError({name: "Not a setting of a sequence." for name in sorted(unknown)})
+    if "name" in fields:
+        fields["name"] = (fields["name"] or "").strip()
+        if not fields["name"]:
+            raise ValidationError({"name": "A sequence needs a name."})
+    start = fields.get("send_window_start", sequence.send_window_start)
+    end = fields.get("send_window_end", sequence.send_window_end)
+    if start is None or end is None or start >= end:
+        raise ValidationError({"send_window_end": "The send window must end after it starts."})
+    for name, value in fields.items():
+        setattr(sequence, name, value)
+    sequence.save(update_fields=list(fields))
+    return sequence
+
+
+def step_history(step: Step) -> str:
+    """What has already happened at `step`, in words ("2 emails sent, 1 task"), or "" when nothing has: a step
+    with history keeps its type and stays, so the sequence's past performance reads as it happened."""
+    counts = [
+        (SentMessage.objects.filter(step=step).count(), "email sent", "emails sent"),
+        (step.tasks.count(), "task", "tasks"),
+        (Enrollment.objects.filter(current_step=step).count(), "enrollment at it", "enrollments at it"),
+        (EngagementEvent.objects.filter(step=step).count(), "recorded event", "recorded events"),
+    ]
+    return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+
+
+@transaction.atomic
+def step_update(*, step: Step, owner=None, **fields) -> Step:
+    """Change a step: `step_type`, `delay_days`, `subject`, `body`, `task_title`, `task_notes` (only those given).
+
+    Checks what step_add checks (known type, no negative delay, known tokens, an automated email has a subject
+    and a body). The type of a step with history cannot change (SequenceConflict). New content never rewrites
+    sent emails: when the step's template was already sent, or is shared with another step, the step gets a new
+    template and the old one keeps its sends in Email performance. A new delay applies to enrollments that reach
+    the step from now on."""
+    sequence = step.sequence
+    _editable(sequence)
+    allowed = {"step_type", "delay_days", "subject", "body", "task_title", "task_notes"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({name: "Not a field of a step." for name in sorted(unknown)})
+    step_type = fields.get("step_type", step.step_type)
+    if step_type not in StepType.values:
+        raise ValidationError({"step_type": f"Unknown step type {step_type!r}."})
+    if step_type != step.step_type and (history := step_history(step)):
+        raise SequenceConflict(f"Step {step.position} has history ({history}); its type cannot change. Add a new "
+                               "step instead.")
+    delay_days = fields.get("delay_days", step.delay_days)
+    if delay_days < 0:
+        raise ValidationError({"delay_days": "A delay cannot be negative."})
+    if step.position == 1 and fields.get("delay_days"):
+        raise ValidationError({"delay_days": "The first step runs at enrollment; it has no delay."})
+    template = step.template
+    subject = fields.get("subject", template.subject if template else "")
+    body = fields.get("body", template.body if template else "")
+    if step_type == StepType.AUTOMATED_EMAIL and not (subject.strip() and body.strip()):
+        raise ValidationError({"subject": "An automated email needs a subject and a body."})
+    content_changed = "subject" in fields or "body" in fields
+    if content_changed:
+        _check_tokens(subject=subject, body=body)
+    if template is None and not (subject.strip() or body.strip()):
+        content_changed = False  # a task step that still has no email
+    if content_changed and (template is None or subject.strip() != template.subject
+                            or body.strip() != template.body):
+        shared = template is not None and (
+            SentMessage.objects.filter(template=template).exists()
+            or Step.objects.filter(template=template).exclude(pk=step.pk).exists())
+        if template is None or shared:
+            name = f"{sequence.name} · step {step.position}"
+            if template is not None:
+                name = f"{name} (edited {timezone.now():%Y-%m-%d %H:%M})"
+            step.template = EmailTemplate.objects.create(account=sequence.account, owner=owner, name=name,
+                                                         subject=subject.strip(), body=body.strip())
+        else:
+            template.subject, template.body = subject.strip(), body.strip()
+            template.save(update_fields=["subject", "body", "updated_at"])
+    step.step_type, step.delay_days = step_type, delay_days
+    for name in ("task_title", "task_notes"):
+        if name in fields:
+            setattr(step, name, fields[name].strip())
+    step.save()
+    return step
+
+
+@transaction.atomic
+def step_delete(*, step: Step) -> None:
+    """Remove a step that has never run; the later steps move up one position (the new first step loses its
+    delay: the first step runs at enrollment). A step with history stays (SequenceConflict): removing it would
+    rewrite the sequence's past. Its template stays in the library."""
+    sequence = Sequence.objects.select_for_update().get(pk=step.sequence_id)
+    _editable(sequence)
+    if history := step_history(step):
+        raise SequenceConflict(f"Step {step.position} has history ({history}); deleting it would rewrite the "
+                               "sequence's past performance. Edit it, or archive the sequence and build a new one.")
+    position = step.position
+    step.delete()
+    # One by one in ascending order, so the unique (sequence, position) never sees two rows on one position.
+    for later in Step.objects.filter(sequence=sequence, position__gt=position).order_by("position"):
+        later.position -= 1
+        if later.position == 1:
+            later.delay_days = 0
+        later.save(update_fields=["position", "delay_days"])
