@@ -141,6 +141,7 @@ class ContactIn(Schema):
     lifecycle_stage: LifecycleStage = LifecycleStage.LEAD
     external_id: str = ""
     created_at: datetime | None = None
+    other_emails: list[str] | None = None  # aliases or personal addresses; mail from them is the contact's
 
 
 class ContactPatch(Schema):
@@ -154,6 +155,7 @@ class ContactPatch(Schema):
     lifecycle_stage: LifecycleStage | None = None
     external_id: str | None = None
     created_at: datetime | None = None
+    other_emails: list[str] | None = None  # replaces the contact's other addresses
 
 
 class ContactOut(Schema):
@@ -171,10 +173,15 @@ class ContactOut(Schema):
     external_id: str
     created_at: datetime
     updated_at: datetime
+    other_emails: list[str]
 
     @staticmethod
     def resolve_owner_email(obj) -> str | None:
         return obj.owner.email if obj.owner else None
+
+    @staticmethod
+    def resolve_other_emails(obj) -> list[str]:
+        return sorted(e.email for e in obj.other_emails.all())
 
 
 class ContactPage(Page):
@@ -189,7 +196,8 @@ def contact_list(request, q: str = "", lifecycle_stage: str = "", company_id: in
                  cursor: str | None = None, limit: int = DEFAULT_LIMIT):
     filters = tuple((k, str(v)) for k, v in (("lifecycle_stage", lifecycle_stage), ("company", company_id)) if v)
     params = selectors.ListParams(q=q, filters=filters)
-    return paginate(selectors.contact_list(request.account, params), cursor=cursor, limit=limit)
+    return paginate(selectors.contact_list(request.account, params).prefetch_related("other_emails"), cursor=cursor,
+                    limit=limit)
 
 
 @router.post("/contacts", response={201: ContactOut}, summary="Create a contact")

@@ -51,9 +51,16 @@ class ContactForm(_AccountForm):
     phone = forms.CharField(max_length=50, required=False)
     company = forms.CharField(max_length=255, required=False, help_text="The company's exact name or its domain")
     lifecycle_stage = forms.ChoiceField(choices=LifecycleStage.choices, initial=LifecycleStage.LEAD)
+    other_emails = forms.CharField(
+        required=False, label="Other email addresses", widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Aliases or personal addresses, separated by commas or new lines: mail from them is this contact's")
 
     def clean_company(self):
         return self._resolve_company(self.cleaned_data["company"])
+
+    def clean_other_emails(self) -> list[str]:
+        return [normalise_email(e) for e in self.cleaned_data["other_emails"].replace("\n", ",").split(",")
+                if e.strip()]
 
 
 class DealForm(_AccountForm):

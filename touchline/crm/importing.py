@@ -33,7 +33,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import autodiscover_modules
 
 from touchline.core.models import Account
-from touchline.crm import services
+from touchline.crm import selectors, services
 from touchline.crm.models import (
     Company,
     Contact,
@@ -266,14 +266,19 @@ def _apply_contact(row: dict, lookups: _Lookups) -> str:
         existing = lookups.existing("contact", "email", email)
     else:
         raise RowError("a contact needs an external_id or an email to be imported idempotently", "external_id")
+    # A row without the column leaves the contact's other addresses as they are.
+    other_emails = sorted({normalise_email(e) for e in _list(row, "other_emails")}) if "other_emails" in row else None
     if existing is None:
-        contact = services.contact_create(account=account, external_id=external_id, **values)
+        contact = services.contact_create(account=account, external_id=external_id, other_emails=other_emails,
+                                          **values)
         lookups.remember("contact", contact, ("external_id",) if external_id else ("email",))
         return CREATED
     values = _given(row, values)
-    if not _differs(existing, values):
+    others_differ = other_emails is not None and (
+        set(other_emails) - {values.get("email", existing.email)} != set(selectors.contact_other_emails(existing)))
+    if not (_differs(existing, values) or others_differ):
         return UNCHANGED
-    services.contact_update(contact=existing, **values)
+    services.contact_update(contact=existing, other_emails=other_emails, **values)
     return UPDATED
 
 
@@ -331,7 +336,8 @@ ROW_TYPES: dict[str, RowType] = {
                                              "created_at"}), _apply_company),
     "contact": RowType("contact", frozenset({"external_id", "email", "first_name", "last_name", "job_title", "phone",
                                              "company_external_id", "company_domain", "lifecycle_stage",
-                                             "original_source", "owner_email", "created_at"}), _apply_contact),
+                                             "original_source", "owner_email", "created_at", "other_emails"}),
+                          _apply_contact),
     "deal": RowType("deal", frozenset({"external_id", "name", "amount", "currency", "pipeline", "stage",
                                        "company_external_id", "company_domain", "contact_external_ids",
                                        "contact_emails", "owner_email", "created_at", "closed_at"}), _apply_deal),

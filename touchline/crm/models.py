@@ -122,6 +122,27 @@ class Contact(AccountOwned):
         super().save(*args, **kwargs)
 
 
+
+class ContactEmail(AccountOwned):
+    """Another address of a contact (an alias, a personal address): mail from it is the contact's (SPEC §1: replies
+    count from an alias or another address of the contact). Unique in the account, and never another contact's
+    primary email — `crm.services` checks both ways."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="other_emails")
+    email = models.CharField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(fields=["account", "email"], name="contact_email_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = normalise_email(self.email)
+        super().save(*args, **kwargs)
+
 class Pipeline(AccountOwned):
     name = models.CharField(max_length=100)
     is_default = models.BooleanField(default=False)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from touchline.core.models import Account
-from touchline.crm.models import Company, Contact, Deal, DealStage, Pipeline
+from touchline.crm.models import Company, Contact, ContactEmail, Deal, DealStage, Pipeline, normalise_email
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,9 @@ def contact_list(account: Account, params: ListParams) -> QuerySet[Contact]:
     if params.q:
         words = params.q.split()
         for word in words:
+            other_email = ContactEmail.all_accounts.filter(contact=OuterRef("pk"), email__icontains=word)
             qs = qs.filter(Q(email__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
-                           | Q(company__name__icontains=word))
+                           | Q(company__name__icontains=word) | Exists(other_email))
     if stage := params.filter("lifecycle_stage"):
         qs = qs.filter(lifecycle_stage=stage)
     if (owner := params.filter("owner")).isdigit():
@@ -157,3 +158,21 @@ def industries_of_account(account: Account) -> list[str]:
     return list(Company.objects.filter(account=account).exclude(industry="").order_by("industry")
                 .values_list("industry", flat=True).distinct())
 
+
+
+def contact_by_email(account: Account, email: str) -> Contact | None:
+    """The account's contact whose primary email or one of whose other addresses is `email`, else None.
+    Explicitly scoped by `account`, so public endpoints (forms, booking pages) may call it outside a scope."""
+    email = normalise_email(email)
+    if not email:
+        return None
+    contact = Contact.all_accounts.filter(account=account, email=email).first()
+    if contact is None:
+        other = ContactEmail.all_accounts.filter(account=account, email=email).select_related("contact").first()
+        contact = other.contact if other else None
+    return contact
+
+
+def contact_other_emails(contact: Contact) -> list[str]:
+    return list(ContactEmail.all_accounts.filter(account_id=contact.account_id, contact=contact)
+                .values_list("email", flat=True))

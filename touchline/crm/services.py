@@ -24,6 +24,7 @@ from touchline.core.models import Account, Membership
 from touchline.crm.models import (
     Company,
     Contact,
+    ContactEmail,
     Deal,
     DealContact,
     DealStage,
@@ -135,6 +136,9 @@ def _contact_validate(contact: Contact) -> None:
         clash = Contact.objects.filter(account=contact.account, email=contact.email).exclude(pk=contact.pk)
         if clash.exists():
             raise ValidationError({"email": f"Another contact already has the email {contact.email}."})
+        if ContactEmail.all_accounts.filter(account=contact.account, email=contact.email).exclude(
+                contact_id=contact.pk).exists():
+            raise ValidationError({"email": f"{contact.email} is another address of a different contact."})
     if contact.lifecycle_stage not in LifecycleStage.values:
         raise ValidationError({"lifecycle_stage": f"Unknown lifecycle stage {contact.lifecycle_stage!r}."})
     if contact.original_source and contact.original_source not in TrafficSource.values:
@@ -145,11 +149,12 @@ def _contact_validate(contact: Contact) -> None:
     _check_same_account(contact.account, contact.company, "company")
 
 
+@transaction.atomic
 def contact_create(*, account: Account, email: str = "", first_name: str = "", last_name: str = "",
                    job_title: str = "", phone: str = "", owner=None, company: Company | None = None,
                    lifecycle_stage: str = LifecycleStage.LEAD, original_source: str = "",
                    original_source_detail: str = "", external_id: str = "",
-                   created_at: datetime | None = None) -> Contact:
+                   created_at: datetime | None = None, other_emails: Iterable[str] | None = None) -> Contact:
     """Create a contact. Contacts created by hand, import or API have the `offline` original source unless
     one is given (SPEC §3: offline sources); web tracking sets the source of the first session instead."""
     contact = Contact(
@@ -161,10 +166,14 @@ def contact_create(*, account: Account, email: str = "", first_name: str = "", l
     )
     _contact_validate(contact)
     contact.save()
+    if other_emails is not None:
+        contact_other_emails_set(contact=contact, emails=other_emails)
     return contact
 
 
-def contact_update(*, contact: Contact, **fields) -> Contact:
+@transaction.atomic
+def contact_update(*, contact: Contact, other_emails: Iterable[str] | None = None, **fields) -> Contact:
+    """Change the given fields; `other_emails`, when given, replaces the contact's other addresses."""
     unknown = set(fields) - CONTACT_FIELDS
     if unknown:
         raise ValidationError({f: "Unknown field." for f in unknown})
@@ -172,7 +181,39 @@ def contact_update(*, contact: Contact, **fields) -> Contact:
         setattr(contact, name, value)
     _contact_validate(contact)
     contact.save()
+    if other_emails is not None:
+        contact_other_emails_set(contact=contact, emails=other_emails)
+    elif contact.email:  # an address promoted to primary is no longer one of the others
+        ContactEmail.all_accounts.filter(account_id=contact.account_id, contact=contact, email=contact.email).delete()
     return contact
+
+
+@transaction.atomic
+def contact_other_emails_set(*, contact: Contact, emails: Iterable[str]) -> list[str]:
+    """Make `emails` the contact's other addresses (aliases, personal addresses): inbound mail, bookings and form
+    submissions from any of them are the contact's. Each must be a valid address that is no other contact's
+    primary or other address; the contact's own primary email is left out. Answers the stored list, sorted."""
+    wanted = sorted({normalise_email(e) for e in emails if normalise_email(e)} - {contact.email})
+    errors = []
+    for email in wanted:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(f"{email!r} is not a valid email address.")
+            continue
+        if Contact.all_accounts.filter(account_id=contact.account_id, email=email).exclude(pk=contact.pk).exists():
+            errors.append(f"{email} is the email of another contact.")
+        elif ContactEmail.all_accounts.filter(account_id=contact.account_id, email=email).exclude(
+                contact=contact).exists():
+            errors.append(f"{email} is another address of a different contact.")
+    if errors:
+        raise ValidationError({"other_emails": errors})
+    current = ContactEmail.all_accounts.filter(account_id=contact.account_id, contact=contact)
+    current.exclude(email__in=wanted).delete()
+    kept = set(current.values_list("email", flat=True))
+    ContactEmail.all_accounts.bulk_create(ContactEmail(account_id=contact.account_id, contact=contact, email=email)
+                                          for email in wanted if email not in kept)
+    return wanted
 
 
 # Pipelines and deals ---------------------------------------------------------------------------------------------

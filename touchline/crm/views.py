@@ -69,6 +69,7 @@ def contact_detail(request, contact_id: int):
     contact = _get_or_404(selectors.contact_get, request.account, contact_id)
     return render(request, "crm/contact_detail.html", {
         "contact": contact,
+        "other_emails": selectors.contact_other_emails(contact),
         "deals": selectors.contact_deals(request.account, contact),
         "timeline": timeline_for(request.account, contact),
     })
@@ -76,7 +77,7 @@ def contact_detail(request, contact_id: int):
 
 def _contact_fields(data: dict) -> dict:
     return {key: data[key] for key in ("email", "first_name", "last_name", "job_title", "phone", "owner", "company",
-                                       "lifecycle_stage")}
+                                       "lifecycle_stage", "other_emails")}
 
 
 @login_required
@@ -97,7 +98,8 @@ def contact_edit(request, contact_id: int):
     contact = _get_or_404(selectors.contact_get, request.account, contact_id)
     initial = {**{f: getattr(contact, f) for f in ("email", "first_name", "last_name", "job_title", "phone",
                                                    "owner", "lifecycle_stage")},
-               "company": contact.company.name if contact.company else ""}
+               "company": contact.company.name if contact.company else "",
+               "other_emails": ", ".join(selectors.contact_other_emails(contact))}
     form = ContactForm(request.POST or None, account=request.account, initial=initial)
     if request.method == "POST" and _save_form(
             request, form, lambda d: services.contact_update(contact=contact, **_contact_fields(d)),

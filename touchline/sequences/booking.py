@@ -40,6 +40,7 @@ from django_scopes import scopes_disabled
 
 from touchline.core.models import Account, Membership
 from touchline.crm.models import Contact, normalise_email
+from touchline.crm.selectors import contact_by_email
 from touchline.crm.services import contact_create
 from touchline.sequences import services
 from touchline.sequences.models import BookingPage, Inbox, Meeting, MeetingSource
@@ -259,7 +260,7 @@ def _contact_find_or_create(*, account: Account, email: str, name: str) -> Conta
     """The account's contact with this email, or a new one (lead, default original source). A contact that
     exists keeps its name and lifecycle stage: a visitor's typing never overwrites CRM data."""
     email = normalise_email(email)
-    contact = Contact.objects.filter(account=account, email=email).first()
+    contact = contact_by_email(account, email)
     if contact is not None:
         return contact
     first_name, last_name = _split_name(name)
@@ -269,7 +270,7 @@ def _contact_find_or_create(*, account: Account, email: str, name: str) -> Conta
     except (IntegrityError, ValidationError):
         # Created by a concurrent booking or webhook between the lookup and the insert; anything else (an
         # invalid address) is the caller's error.
-        contact = Contact.objects.filter(account=account, email=email).first()
+        contact = contact_by_email(account, email)
         if contact is None:
             raise
         return contact

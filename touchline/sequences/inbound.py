@@ -42,12 +42,14 @@ from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from flufl.bounce import all_failures
 
 from touchline.core.models import Account
 from touchline.crm.models import Contact, normalise_email
+from touchline.crm.selectors import contact_by_email
 from touchline.sequences import services
 from touchline.sequences.models import (
     RUNNING_STATUSES,
@@ -380,8 +382,9 @@ def _accounts_for(classified: Classified, threads: list[SentMessage]) -> list:
     addresses = [a for a in addresses if a]
     if not addresses:
         return []
-    running = Enrollment.all_accounts.filter(contact__email__in=addresses, status__in=RUNNING_STATUSES)
-    known = Contact.all_accounts.filter(email__in=addresses)
+    of_address = Q(contact__email__in=addresses) | Q(contact__other_emails__email__in=addresses)
+    running = Enrollment.all_accounts.filter(of_address, status__in=RUNNING_STATUSES)
+    known = Contact.all_accounts.filter(Q(email__in=addresses) | Q(other_emails__email__in=addresses))
     account_ids = set(running.values_list("account_id", flat=True)) or set(known.values_list("account_id", flat=True))
     return list(Account.objects.filter(pk__in=account_ids).order_by("pk"))
 
@@ -474,7 +477,7 @@ def _apply_bounce(classified: Classified, account, threads: list[SentMessage], n
 
 
 def _contact(account, email: str) -> Contact | None:
-    return Contact.objects.filter(account=account, email=normalise_email(email)).first() if email else None
+    return contact_by_email(account, email)
 
 
 # ---- IMAP ---------------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from django.utils import timezone
 from touchline.core.db import execute_one
 from touchline.core.models import Account
 from touchline.crm import services as crm_services
-from touchline.crm.models import Contact, TrafficSource, normalise_email
+from touchline.crm.models import Contact, TrafficSource
+from touchline.crm.selectors import contact_by_email
 from touchline.tracking.models import (
     CollectorDrop,
     Form,
@@ -321,7 +322,7 @@ def _submission_insert(
             site_id=form.site_id, key=visitor_key, defaults={"account": account, "first_seen_at": at}
         )
     properties = {k: values[k] for k in CONTACT_PROPERTIES if values.get(k)}
-    contact = Contact.all_accounts.filter(account=account, email=normalise_email(values["email"])).first()
+    contact = contact_by_email(account, values["email"])
     created = contact is None
     if created:
         first = _first_session(visitor)

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django_scopes import scopes_disabled
 
 from touchline.api.tokens import api_token_create
+from touchline.crm.services import contact_other_emails_set
 from touchline.sequences.inbound import bounce_failures, inbound_process
 from touchline.sequences.models import (
     EmailSuppression,
@@ -112,6 +113,16 @@ def test_a_stranger_s_email_is_kept_as_unmatched(sent):
     stranger = raw("reply_not_to_a_sequence_email.eml").replace(b"grace@navy.test", b"nobody@else.test")
     assert inbound_process(stranger).classification == "unmatched"
     assert status(enrollment) == EnrollmentStatus.ACTIVE
+
+
+def test_an_email_from_another_address_of_the_contact_ends_the_enrollment_when_it_is_outside_the_thread(sent):
+    enrollment, _, raw = sent
+    with scopes_disabled():
+        contact_other_emails_set(contact=enrollment.contact, emails=["grace.hopper@home.test"])
+    from_home = raw("reply_not_to_a_sequence_email.eml").replace(b"grace@navy.test", b"Grace.Hopper@home.test")
+    result = inbound_process(from_home)  # no account given: found through the other address
+    assert (result.classification, result.enrollment_ids) == ("reply", [enrollment.pk])
+    assert status(enrollment) == EnrollmentStatus.REPLIED
 
 
 def test_inbound_command_reads_a_file_and_refuses_what_is_not_an_email(sent, tmp_path, capsys):
