@@ -42,6 +42,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`smtp+starttls://…` or `smtps://…`. The default is the local sink `touchline serve` runs."),
     Setting("REPORT_TIME_BUDGET_MS", "15000",
             "How long one report may query before it is stopped and shown as timed out (narrow the range)."),
+    Setting("TRUSTED_PROXIES", "",
+            "Comma-separated addresses or networks (CIDR) of reverse proxies in front of Touchline. Only a request "
+            "from one of them has its X-Forwarded-For believed, so rate limits, bot rules and IP anonymisation see "
+            "the visitor's address instead of the proxy's."),
     Setting("API_RATE_LIMIT_PER_MINUTE", "600",
             "Requests one API token (or browser session) may make per minute; past it the API answers 429 with "
             "Retry-After. 0 turns the limit off."),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, env, env_bool, env_list, secret_key, var_dir
 
@@ -127,6 +129,12 @@ STORAGES = {
 
 REPORT_TIME_BUDGET_MS = int(env("REPORT_TIME_BUDGET_MS"))
 API_RATE_LIMIT_PER_MINUTE = int(env("API_RATE_LIMIT_PER_MINUTE"))
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:  # a typo here would silently trust nobody (or everybody): refuse to start instead
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network") from None
 # Inbound emails (POST /api/v1/sequences/inbound) may carry attachments: allow them up to the 10 MB the
 # endpoint accepts; everything else the app receives is far smaller.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 1024

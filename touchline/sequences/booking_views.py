@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_scopes import scope
 
 from touchline.api.errors import error_body
+from touchline.core.http import client_ip
 from touchline.sequences import booking
 from touchline.sequences.tokens import public_url
 
@@ -72,7 +73,7 @@ def booking_page(request, slug: str):
         return _render_page(request, page)
     if _content_length(request) > booking.BOOKING_MAX_BODY:
         return HttpResponse("Request too large.\n", status=413, content_type="text/plain")
-    if not booking.booking_attempt_allowed(request.META.get("REMOTE_ADDR")):
+    if not booking.booking_attempt_allowed(client_ip(request)):
         return _render_page(request, page, status=429,
                             error="Too many booking attempts from your network. Please try again in an hour.")
     form = BookingForm(request.POST)
@@ -113,7 +114,7 @@ def _json_error(status: int, code: str, message: str, fields: dict[str, str] | N
 @csrf_exempt
 @require_POST
 def webhook(request, account_id: int):
-    if not booking.webhook_request_allowed(request.META.get("REMOTE_ADDR")):
+    if not booking.webhook_request_allowed(client_ip(request)):
         return _json_error(429, "rate_limited", "Too many requests; retry in a minute.")
     if _content_length(request) > booking.WEBHOOK_MAX_BODY:
         return _json_error(413, "too_large", f"The body is over {booking.WEBHOOK_MAX_BODY // 1024} KB.")

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from touchline.core.http import client_ip
 from touchline.sequences import tokens, tracking
 from touchline.sequences.models import EventKind
 
@@ -29,7 +30,7 @@ MAX_TOKEN_LENGTH = 4096
 
 
 def _agent_and_ip(request) -> tuple[str, str | None]:
-    return request.META.get("HTTP_USER_AGENT", ""), request.META.get("REMOTE_ADDR")
+    return request.META.get("HTTP_USER_AGENT", ""), client_ip(request) or None
 
 
 def _verified(token: str, read):

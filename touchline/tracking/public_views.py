@@ -15,6 +15,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from touchline.core.http import client_ip
 from touchline.tracking import collector, services, snippet
 from touchline.tracking.models import DropReason, Form
 
@@ -65,7 +66,7 @@ def collect(request):
         accepted = collector.hit_parse(
             body,
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            ip=request.META.get("REMOTE_ADDR", ""),
+            ip=client_ip(request),
             do_not_track=request.META.get("HTTP_DNT") == "1",
         )
     except collector.Refused as refused:
@@ -131,7 +132,7 @@ def form_submit(request, key: str):
         # Answer like a success so the bot moves on; store nothing.
         services.drop_count(reason=DropReason.BOT, site=form.site)
         return _cors(JsonResponse({"status": "ok", "thank_you": form.thank_you}, status=201))
-    if not collector.within_rate(f"form:{request.META.get('REMOTE_ADDR', '')}", SUBMISSIONS_PER_IP_PER_MINUTE):
+    if not collector.within_rate(f"form:{client_ip(request)}", SUBMISSIONS_PER_IP_PER_MINUTE):
         return _error(429, "rate_limited", "Too many submissions; retry in a minute.")
     try:
         _, created = services.form_submission_record(

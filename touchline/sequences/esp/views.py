@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from django_scopes import scope, scopes_disabled
 
 from touchline.api.errors import error_body
+from touchline.core.http import client_ip
 from touchline.sequences.booking import rate_limit_allows
 from touchline.sequences.esp import providers, verify
 from touchline.sequences.esp.events import Malformed, Refused, esp_events_record, esp_subscription_record
@@ -66,7 +67,7 @@ def _webhook(provider: str, key: str) -> EspWebhook | None:
 @csrf_exempt
 @require_POST
 def esp_webhook(request, provider: str, webhook_key: str):
-    ip = request.META.get("REMOTE_ADDR")
+    ip = client_ip(request)
     if not (rate_limit_allows(f"esp:webhook:{webhook_key[:64]}", limit=REQUESTS_PER_MINUTE, window=RATE_WINDOW)
             and rate_limit_allows(f"esp:ip:{ip}", limit=REQUESTS_PER_MINUTE, window=RATE_WINDOW)):
         return _error(429, "rate_limited", "Too many requests; retry in a minute.", {"Retry-After": "60"})
