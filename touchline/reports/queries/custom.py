@@ -455,7 +455,7 @@ class CustomReport(Report):
         Param("dimension", "Dimension", "What to group by (the source's dimensions; date buckets such as "
               "created_month); absent: the source's first, empty: no grouping.", choices=_all_dimension_choices),
         Param("dimension2", "Second dimension", "A second grouping; empty: none.", choices=_all_dimension_choices),
-        Param("metrics", "Metrics", "Comma-separated metric keys of the source (docs/metrics.md); absent: its "
+        Param("metrics", "Metrics", "Comma-separated metric keys of the source (docs/metrics.md); none: its "
               "count."),
         *(p for n in range(1, MAX_FILTERS + 1) for p in (
             Param(f"f{n}_field", f"Filter {n}", "A filter field of the source."),
@@ -497,14 +497,11 @@ class CustomReport(Report):
                 errors[key] = f"{text!r} is already the first dimension."
             else:
                 dimensions.append(dimension)
-        metrics = _listed(data, "metrics")
-        metrics = [source.metrics[0]] if metrics is None else metrics
+        metrics = list(dict.fromkeys(_listed(data, "metrics") or [source.metrics[0]]))  # none given: the count
         unknown = [m for m in metrics if m not in source.metrics]
         if unknown:
             errors["metrics"] = (f"No metric {', '.join(map(repr, unknown))} for {source.key}; one of: "
                                  f"{', '.join(source.metrics)}.")
-        elif not metrics:
-            errors["metrics"] = f"Choose at least one metric: {', '.join(source.metrics)}."
         conditions = []
         for n in range(1, MAX_FILTERS + 1):
             field_key = (data.get(f"f{n}_field") or "").strip()

@@ -18,6 +18,17 @@ Deals of the default pipeline (stage, currency, amount):
     Qualified to buy       USD 1000.00, and one without an amount → 2 deals, 1000.00, average 1000.00 ÷ 1
   Totals: 6 deals; the amounts are in two currencies, so no amount total.
 
+Attribution credits (lookback 0 unless said; weights in billionths, amounts in cents):
+    conv1 contact create:  linear i1 page view 0.5, i2 form submission 0.5; first interaction i1 1, i2 0;
+                           linear with a 30-day lookback i1 0.5, i2 0.5 (another window: never added)
+    conv2 revenue USD 100: linear i1 page view 333333334 / 3334, i2 form 333333333 / 3333, i3 page view
+                           333333333 / 3333
+    conv3 revenue EUR 50:  linear i1 page view 1 / 5000
+  Revenue by interaction type and currency: page view EUR 50.00 (1.00 conversion), page view USD 66.67
+  (0.666666667 → 0.67), form submission USD 33.33 (0.33); 2.00 conversions in all, no amount total.
+
+Sessions: organic search 3 page views (new visitor) and 1 (returning); direct 2 (new visitor).
+
 Enrollments (enrolled UTC → Berlin month): 2026-02-28 22:30 → February (23:30 on the 28th), 2026-02-28 23:30 →
 March (00:30 on the 1st), 2026-03-10 09:00 → March, and one scheduled in March that has not started (not counted).
 """
@@ -30,6 +41,7 @@ import pytest
 from django.core.management import call_command
 from django_scopes import scope, scopes_disabled
 
+from touchline.attribution.models import Conversion, Credit, Interaction
 from touchline.core.accounts import user_create
 from touchline.core.models import Plan
 from touchline.crm.models import Contact, DealStage
@@ -39,6 +51,7 @@ from touchline.reports.models import Tile
 from touchline.reports.pipeline import ReportParamError, report_run
 from touchline.sequences.models import Enrollment, EventKind, Inbox, Sequence, Step, StepType
 from touchline.sequences.services import event_record
+from touchline.tracking.models import Site, Visitor, WebSession
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +122,46 @@ def enrollments(account, user):
                      is_machine=True, machine_reason="apple_mpp")
         event_record(contact=people[1], kind=EventKind.CLICK, enrollment=made[1], occurred_at=MARCH_10)
     return {"sequence": sequence, "enrollments": made}
+
+
+@pytest.fixture
+def credits(account):
+    with scope(account=account):
+        def interaction(n, kind, channel):
+            return Interaction.objects.create(account=account, source_key=f"t:{n}", interaction_type=kind,
+                                              occurred_at=FEB_28_2230, channel=channel)
+
+        i1, i2, i3 = (interaction(1, "page_view", "organic_search"), interaction(2, "form_submission", "direct"),
+                      interaction(3, "page_view", "paid_search"))
+
+        def conversion(kind, value, currency, credits):
+            made = Conversion.objects.create(account=account, kind=kind, converted_at=MARCH_10, value=value,
+                                             currency=currency, touches=len(credits))
+            for target, model, lookback, nano, cents in credits:
+                Credit.objects.create(account=account, conversion=made, interaction=target, model=model,
+                                      lookback_days=lookback, weight_nano=nano, amount_cents=cents)
+
+        half = 500_000_000
+        conversion("contact_create", "1", "", [(i1, "linear", 0, half, 0), (i2, "linear", 0, half, 0),
+                                               (i1, "first_interaction", 0, 2 * half, 0),
+                                               (i2, "first_interaction", 0, 0, 0),
+                                               (i1, "linear", 30, half, 0), (i2, "linear", 30, half, 0)])
+        conversion("revenue", "100.00", "USD", [(i1, "linear", 0, 333_333_334, 3334),
+                                                (i2, "linear", 0, 333_333_333, 3333),
+                                                (i3, "linear", 0, 333_333_333, 3333)])
+        conversion("revenue", "50.00", "EUR", [(i1, "linear", 0, 2 * half, 5000)])
+
+
+@pytest.fixture
+def sessions(account):
+    with scope(account=account):
+        site = Site.objects.create(account=account, name="www")
+        for n, (source, views, first) in enumerate((("organic_search", 3, True), ("organic_search", 1, False),
+                                                    ("direct", 2, True))):
+            visitor = Visitor.objects.create(account=account, site=site, key=f"v{n}", first_seen_at=MARCH_10)
+            WebSession.objects.create(account=account, site=site, visitor=visitor, started_at=MARCH_10,
+                                      last_seen_at=MARCH_10, page_views=views, is_first=first,
+                                      landing_url="https://acme.test/", source=source)
 
 
 # Parsing: everything is a whitelist, and each bad field is named.
@@ -255,6 +308,52 @@ def test_events_leave_clicks_out_when_the_account_is_on_the_starter_plan(account
     assert cells(result, "dim_kind", "event_count") == [("Opened", 1)]
 
 
+# Attribution credits: one window, one conversion kind, one model; money per currency.
+
+def test_credits_by_interaction_type_sum_one_conversion_when_counting_contact_creates_under_linear(account, credits):
+    result = run(account, source="credits", dimension="interaction_type")
+    assert cells(result, "dim_interaction_type", "credited_conversions") == [
+        ("Page view", Decimal("0.50")), ("Form submission", Decimal("0.50"))]  # the 30-day window is not added
+    assert result.totals == {"credited_conversions": Decimal("1.00")}
+
+
+def test_credited_revenue_is_summed_per_currency_when_revenue_conversions_are_in_two_currencies(account, credits):
+    result = run(account, source="credits", conversion="revenue", dimension="interaction_type",
+                 metrics="attributed_revenue,credited_conversions")
+    assert cells(result, "dim_interaction_type", "currency", "attributed_revenue", "credited_conversions") == [
+        ("Page view", "EUR", Decimal("50.00"), Decimal("1.00")),
+        ("Page view", "USD", Decimal("66.67"), Decimal("0.67")),
+        ("Form submission", "USD", Decimal("33.33"), Decimal("0.33")),
+    ]
+    assert result.totals == {"credited_conversions": Decimal("2.00"), "currency": ""}
+
+
+def test_credits_refuse_another_model_when_the_account_is_not_on_the_enterprise_plan(account, credits):
+    for params in ({"model": "first_interaction"}, {"dimension": "model"}):
+        with pytest.raises(ReportParamError) as error:
+            run(account, source="credits", **params)
+        assert list(error.value.fields) == ["model"]
+
+
+def test_credits_compare_models_side_by_side_when_the_model_is_the_dimension_on_enterprise(account, credits):
+    with scopes_disabled():
+        account.plan = Plan.ENTERPRISE
+        account.save()
+    result = run(account, source="credits", dimension="model")
+    assert cells(result, "dim_model", "credited_conversions") == [("first_interaction", Decimal("1.00")),
+                                                                   ("linear", Decimal("1.00"))]
+
+
+# Sessions.
+
+def test_sessions_by_traffic_source_sum_page_views_when_grouped_by_source(account, sessions):
+    result = run(account, source="sessions", dimension="source",
+                 metrics="session_count,page_views,new_visitor_sessions")
+    assert cells(result, "dim_source", "session_count", "page_views", "new_visitor_sessions") == [
+        ("Organic search", 2, 4, 1), ("Direct traffic", 1, 2, 1)]
+    assert result.totals == {"session_count": 3, "page_views": 6, "new_visitor_sessions": 2}
+
+
 # Everywhere the pipeline's result goes: save, dashboard tile, CSV, XLSX, API, CLI, the builder page.
 
 def test_saved_custom_report_runs_live_on_a_dashboard_tile_when_saved_to_a_new_dashboard(
@@ -342,3 +441,32 @@ def test_builder_page_does_not_show_another_accounts_rows_when_a_user_of_it_open
     assert [(r["dim_lifecycle_stage"], r["contact_count"]) for r in body["rows"]] == [("Lead", 1), ("Customer", 1)]
     with scope(account=account):
         assert Contact.objects.filter(account=account).count() == 5
+
+
+def test_kpi_tile_shows_one_number_per_metric_when_a_kpi_report_is_saved(account, user, deals, logged_in_client):
+    result = run(account, source="deals", dimension="", metrics="deal_count", chart="kpi")
+    with scope(account=account):
+        saved, dashboard = services.report_save(account=account, owner=user, name="Deal count",
+                                                report_key="custom", params=result.params, chart_type="table",
+                                                new_dashboard=services.NewDashboard("KPIs"))
+        tile = Tile.objects.get(dashboard=dashboard)
+    html = logged_in_client.get(f"/dashboards/{dashboard.pk}/tiles/{tile.pk}/").content.decode()
+    assert 'class="kpi-value"' in html and ">6</p>" in html
+
+
+def test_custom_report_is_added_from_the_library_when_its_params_are_filled_in(account, user, deals,
+                                                                               logged_in_client):
+    with scope(account=account):
+        dashboard = services.dashboard_create(account=account, owner=user, name="Mine")
+    form = logged_in_client.get(f"/dashboards/{dashboard.pk}/add/", {"report": "custom"}).content.decode()
+    assert 'name="p_source"' in form
+    response = logged_in_client.post(f"/dashboards/{dashboard.pk}/add/?report=custom", {
+        "name": "Deals by status", "chart_type": "bar", "p_source": "deals", "p_dimension": "status",
+        "p_range": "all_time", "p_chart": "bar", "p_model": "linear", "p_lookback": "0",
+        "p_conversion": "contact_create"})
+    assert response.status_code == 302
+    with scope(account=account):
+        tile = Tile.objects.select_related("saved_report").get(dashboard=dashboard)
+    assert tile.saved_report.params["metrics"] == ""  # none given: the source's count
+    csv = logged_in_client.get(f"/dashboards/{dashboard.pk}/tiles/{tile.pk}/", {"format": "csv"})
+    assert csv.content.decode().splitlines() == ["Status,Deals", "Open,6"]
