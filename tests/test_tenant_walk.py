@@ -53,6 +53,7 @@ OBJECT_KWARGS: dict[str, Callable[[dict], object]] = {
     "sequence_id": lambda b: _b_sequence(b)["sequence"].pk,
     "step_id": lambda b: _b_sequence(b)["step"].pk,
     "task_id": lambda b: _b_sequence(b)["task"].pk,
+    "enrollment_id": lambda b: _b_sequence(b)["enrollment"].pk,
     "status": lambda b: "active",  # an enrollment status: a shared value, the rows must still be A's
     # A file of the local outbox; whether B's own file is refused to A is tested in sequences/tests/test_outbox.py.
     "name": lambda b: "0-not-in-this-outbox.eml",
@@ -102,7 +103,7 @@ def _b_sequence(b: dict) -> dict:
             [enrollment] = enrollments_create(sequence=sequence, contacts=[b["contact"]], inbox=inbox,
                                               enrolled_by=b["user"]).enrolled
             task = step_run(enrollment_id=enrollment.pk)  # the call step becomes B's task
-        b |= {"sequence": sequence, "step": step, "inbox": inbox, "task": task}
+        b |= {"sequence": sequence, "step": step, "inbox": inbox, "task": task, "enrollment": enrollment}
     return b
 
 

@@ -1,14 +1,13 @@
-"""Sequence endpoints of the JSON API: inbound mail for mail servers and scripts that cannot pipe to
-`touchline inbound` — POST the raw message with a bearer token of the account (docs/inbound.md)."""
+"""Inbound mail for mail servers and scripts that cannot pipe to `touchline inbound` — POST the raw message
+with a bearer token of the account (docs/inbound.md)."""
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
-from ninja import Router, Schema
+from ninja import Schema
 
 from touchline.api.errors import ApiError
+from touchline.sequences.api.common import router
 from touchline.sequences.inbound import MAX_BYTES, InboundError, inbound_process
-
-router = Router(tags=["Sequences"])
 
 INBOUND_CONTENT_TYPES = ("message/rfc822", "application/octet-stream")
 
@@ -20,7 +19,7 @@ class InboundOut(Schema):
 
 
 @router.post(
-    "/inbound", response=InboundOut, summary="Process one raw inbound email",
+    "/inbound", response=InboundOut, summary="Process one raw inbound email", tags=["Inbound mail"],
     description="The body is the raw message (`Content-Type: message/rfc822` or `application/octet-stream`), at "
                 "most 10 MB. It is matched in the token's account: a reply ends the contact's enrollments, an "
                 "auto-reply is recorded, a bounce or complaint ends them and suppresses the address. Posting the "
