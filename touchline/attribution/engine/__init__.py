@@ -8,25 +8,33 @@ calls these functions and stores the credits.
     ordered = journey(touches, converted_at=deal.closed_won_at)
     w = weights("u_shaped", ordered, conversion=Conversion.REVENUE, converted_at=..., positions=Positions(...))
     money = split_amount(deal.amount, w, last_key=key_positions(...).last_key)
+
+Over many conversions at once, `channel_totals()` and `data_driven_totals()` give exact per-channel totals (totals.py).
 """
 
 from .journeys import Conversion, KeyPositions, Positions, Touch, journey, key_positions
-from .markov import data_driven_weights, removal_effects
+from .markov import data_driven_weights, removal_effects, removal_effects_of_counts
 from .models import DATA_DRIVEN, MODELS, MODELS_FOR, weights
 from .money import split_amount
+from .totals import POSITIONAL, channel_totals, data_driven_totals, merged_paths
 
 __all__ = [
     "DATA_DRIVEN",
     "MODELS",
     "MODELS_FOR",
+    "POSITIONAL",
     "Conversion",
     "KeyPositions",
     "Positions",
     "Touch",
+    "channel_totals",
+    "data_driven_totals",
     "data_driven_weights",
     "journey",
     "key_positions",
+    "merged_paths",
     "removal_effects",
+    "removal_effects_of_counts",
     "split_amount",
     "weights",
 ]

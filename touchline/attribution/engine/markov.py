@@ -26,6 +26,7 @@ leaving data-driven splits unchanged); with no converting journey every removal 
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from fractions import Fraction
@@ -36,23 +37,76 @@ _CONVERSION = -1
 _NULL = -2
 
 
-def removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[str, float]:
+def removal_effects(paths: Iterable[tuple[Sequence[Hashable], bool]]) -> dict[Hashable, float]:
     """Removal effect of every channel seen in `paths`, each in [0, 1], in order of first appearance.
 
     `paths` holds one `(channels, converted)` pair per journey, converting or not: the channel of each touch in
-    time order, repeats kept, and whether the journey ended in a conversion.
+    time order, repeats kept, and whether the journey ended in a conversion. Channels may be any hashable values;
+    paths given as `bytes` (one channel code below 254 per byte) have their transitions counted in bulk, others
+    are merged by identical path first: the chain only needs transition counts.
     """
-    index: dict[str, int] = {}  # channel -> transient state; 0 is (start)
+    paths = list(paths)
+    if paths and all(type(channels) is bytes for channels, _ in paths):
+        counted = _code_transitions(paths)
+        if counted is not None:
+            return _solve(*counted)
+    merged: Counter[tuple[tuple | bytes, bool]] = Counter(
+        (channels if type(channels) in (tuple, bytes) else tuple(channels), bool(converted))
+        for channels, converted in paths)
+    return removal_effects_of_counts(merged)
+
+
+def removal_effects_of_counts(paths: Mapping[tuple[Sequence[Hashable], bool], int]) -> dict[Hashable, float]:
+    """`removal_effects()` of `paths` given as `{(channels, converted): number of journeys}`."""
+    index: dict[Hashable, int] = {}  # channel -> transient state; 0 is (start)
+    pairs: Counter[tuple[Hashable, Hashable]] = Counter()  # (channel, next channel) -> transitions
     counts: Counter[tuple[int, int]] = Counter()  # (from state, to state or _CONVERSION/_NULL) -> transitions
-    for channels, converted in paths:
-        if not channels:
+    for (channels, converted), journeys in paths.items():
+        if not channels or not journeys:
             continue
-        state = 0
         for channel in channels:
-            following = index.setdefault(channel, len(index) + 1)
-            counts[state, following] += 1
-            state = following
-        counts[state, _CONVERSION if converted else _NULL] += 1
+            if channel not in index:
+                index[channel] = len(index) + 1
+        counts[0, index[channels[0]]] += journeys
+        counts[index[channels[-1]], _CONVERSION if converted else _NULL] += journeys
+        if len(channels) > 1:
+            for pair, k in Counter(zip(channels, channels[1:], strict=False)).items():
+                pairs[pair] += k * journeys
+    for (source, target), k in pairs.items():
+        counts[index[source], index[target]] += k
+    return _solve(index, counts)
+
+
+_CONVERTED, _NOT_CONVERTED = 0xFE, 0xFF  # separators after a journey in the bulk count of byte paths
+
+
+def _code_transitions(paths: list[tuple[bytes, bool]]) -> tuple[dict[int, int], Counter[tuple[int, int]]] | None:
+    """Transition counts of byte paths, or None if a code is 254 or more. The paths are laid end to end, each
+    followed by a separator byte telling its outcome (and a separator first); every two consecutive bytes are then
+    one transition — a separator followed by a code is (start) → code, a code followed by a separator is code →
+    (conversion) or (null) — and are counted as 16-bit values over the buffer and over the buffer shifted by one."""
+    channels = [c for c, _ in paths if c]
+    flat = b"".join(channels)
+    if not flat or max(flat) >= _CONVERTED:
+        return None
+    ends = [b"\xfe" if converted else b"\xff" for c, converted in paths if c]
+    laid = b"\xff" + b"".join([b for pair in zip(channels, ends, strict=True) for b in pair])
+    view = memoryview(laid)
+    words = Counter(view[: len(laid) // 2 * 2].cast("H"))
+    words.update(view[1 : 1 + (len(laid) - 1) // 2 * 2].cast("H"))
+    little = sys.byteorder == "little"
+    pairs = {((w & 0xFF, w >> 8) if little else (w >> 8, w & 0xFF)): k for w, k in words.items()}
+    codes = {b for _, b in pairs if b < _CONVERTED} | {a for a, _ in pairs if a < _CONVERTED}
+    index = {code: state for state, code in enumerate(sorted(codes, key=lambda c: flat.find(bytes([c]))), start=1)}
+    counts: Counter[tuple[int, int]] = Counter()
+    for (a, b), k in pairs.items():
+        source = 0 if a >= _CONVERTED else index[a]
+        target = _CONVERSION if b == _CONVERTED else _NULL if b == _NOT_CONVERTED else index[b]
+        counts[source, target] += k
+    return index, counts
+
+
+def _solve(index: Mapping[Hashable, int], counts: Mapping[tuple[int, int], int]) -> dict[Hashable, float]:
     if not index:
         return {}
 
