@@ -8,14 +8,18 @@ from ninja import NinjaAPI
 
 from touchline.api.auth import API_AUTH
 from touchline.api.errors import install_error_handlers
+from touchline.api.ratelimit import PerCallerRateLimit
 
 api = NinjaAPI(
     title="Touchline API",
     version="1",
     description="Companies, contacts, deals and reports of the account the token (or session) belongs to. "
-                "Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`; lists are cursor-paginated.",
+                "Errors answer `{\"error\": {\"code\", \"message\", \"fields\"}}`; lists are cursor-paginated. "
+                "Each token (or session) may make API_RATE_LIMIT_PER_MINUTE requests per clock minute; past it the "
+                "API answers 429 `rate_limited` with `Retry-After`.",
     urls_namespace="api-v1",
     auth=API_AUTH,
+    throttle=PerCallerRateLimit(),
 )
 install_error_handlers(api)
 
@@ -24,11 +28,13 @@ def _add_routers() -> None:
     from touchline.campaigns.api import assets_router
     from touchline.campaigns.api import router as campaigns_router
     from touchline.crm.api import router as crm_router
+    from touchline.crm.import_api import router as import_router
     from touchline.reports.api import router as reports_router
     from touchline.reports.dashboards_api import router as dashboards_router
     from touchline.sequences.api import router as sequences_router
 
     api.add_router("/", crm_router)
+    api.add_router("/", import_router)  # /import
     api.add_router("/reports", reports_router)
     api.add_router("/sequences", sequences_router)
     api.add_router("/campaigns", campaigns_router)
