@@ -19,6 +19,7 @@ per-journey functions, which `tests/test_totals.py` checks.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -59,15 +60,16 @@ def _synthetic(length: int) -> list[Touch]:
     return [Touch(i, _EPOCH + timedelta(minutes=i)) for i in range(length)]
 
 
-def _positional_shares(model: str, length: int) -> tuple[int, list[int]]:
+@functools.lru_cache(maxsize=4096)
+def _positional_shares(model: str, length: int) -> tuple[int, tuple[int, ...]]:
     """(common denominator, integer share of each position) of `model` on a journey of `length` touches, from
-    `weights()` itself."""
+    `weights()` itself; a constant of the model, so computed once per process."""
     touches = _synthetic(length)
     w = weights(model, touches, conversion=Conversion.CONTACT_CREATE, converted_at=touches[-1].at,
                 positions=Positions())
     shares = [w[i] for i in range(length)]
     denominator = math.lcm(*(share.denominator for share in shares))
-    return denominator, [int(share * denominator) for share in shares]
+    return denominator, tuple(int(share * denominator) for share in shares)
 
 
 def channel_totals(journeys: Iterable[tuple[Path, int]] | Mapping[tuple | bytes, int],
