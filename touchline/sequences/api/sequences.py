@@ -27,6 +27,13 @@ STEP_TYPES = ", ".join(StepType.values)
 # Schemas ---------------------------------------------------------------------------------------------------------
 
 
+def _local_time(value: time | None) -> time | None:
+    # A send window is a time of day on the sending inbox's clock, not an instant: an offset would contradict it.
+    if value is not None and value.tzinfo is not None:
+        raise ValueError("give a time of day without a time zone; it is read in the sending inbox's time zone")
+    return value
+
+
 class SequenceIn(Schema):
     name: str
     send_window_start: time = Field(time(8, 0), description="Emails go out from this time of day, in the sending "
@@ -36,6 +43,8 @@ class SequenceIn(Schema):
     thread_follow_ups: bool = Field(True, description="Follow-up emails reply in the first email's thread")
     unenroll_same_company: bool = Field(False, description="A reply or meeting from a colleague at the same "
                                                            "company ends the enrollment too")
+
+    _local = field_validator("send_window_start", "send_window_end")(_local_time)
 
     @field_validator("send_window_end")
     @classmethod
@@ -53,6 +62,8 @@ class SequencePatch(Schema):
     business_days_only: bool | None = None
     thread_follow_ups: bool | None = None
     unenroll_same_company: bool | None = None
+
+    _local = field_validator("send_window_start", "send_window_end")(_local_time)
 
 
 class StepOut(Schema):
@@ -79,8 +90,8 @@ class SequenceOut(Schema):
     id: int
     name: str
     owner_email: str | None
-    send_window_start: time
-    send_window_end: time
+    send_window_start: str = Field(description="HH:MM on the sending inbox's clock")
+    send_window_end: str = Field(description="HH:MM on the sending inbox's clock")
     business_days_only: bool
     thread_follow_ups: bool
     unenroll_same_company: bool
@@ -91,6 +102,14 @@ class SequenceOut(Schema):
     @staticmethod
     def resolve_owner_email(obj) -> str | None:
         return obj.owner.email if obj.owner else None
+
+    @staticmethod
+    def resolve_send_window_start(obj) -> str:
+        return f"{obj.send_window_start:%H:%M}"
+
+    @staticmethod
+    def resolve_send_window_end(obj) -> str:
+        return f"{obj.send_window_end:%H:%M}"
 
 
 class SequenceDetailOut(SequenceOut):

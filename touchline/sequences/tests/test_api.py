@@ -104,7 +104,7 @@ def test_sequence_is_read_back_with_its_ordered_steps_when_created_with_steps_th
     body = api.get(f"/{sequence_id}").json()
 
     assert body["name"] == "Outbound Q3" and body["owner_email"] == user.email
-    assert (body["send_window_start"], body["send_window_end"]) == ("09:00:00", "17:30:00")
+    assert (body["send_window_start"], body["send_window_end"]) == ("09:00", "17:30")
     assert body["business_days_only"] is False and body["unenroll_same_company"] is True
     assert body["thread_follow_ups"] is True and body["archived_at"] is None
     assert [(s["position"], s["step_type"], s["delay_days"]) for s in body["steps"]] == [
@@ -233,6 +233,8 @@ def test_api_answers_422_with_fields_when_the_input_is_bad(api, cadence):
     cases = [
         (api.post("", {"send_window_start": "08:00"}), "name"),
         (api.post("", {"name": "X", "send_window_start": "soon"}), "send_window_start"),
+        (api.post("", {"name": "X", "send_window_start": "09:00:00+02:00"}), "send_window_start"),
+        (api.patch(sequence, {"send_window_end": "17:00:00Z"}), "send_window_end"),
         (api.patch(sequence, {"name": "  "}), "name"),
         (api.patch(sequence, {"send_window_start": "19:00"}), "send_window_end"),
         (api.post(f"{sequence}/steps", {}), "step_type"),
