@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
@@ -376,10 +377,10 @@ def _value_check(account: Account, condition_field: FilterField, value: str) -> 
         return None if found else f"No {condition_field.label.lower()} {value!r} in this account."
     if kind == "number":
         try:
-            float(value)
-        except ValueError:
+            number = Decimal(value)
+        except InvalidOperation:
             return f"{value!r} is not a number."
-        return None
+        return None if number.is_finite() and abs(number) < NUMBER_LIMIT else f"{value!r} is out of range."
     return None if len(value) <= 200 else "At most 200 characters."
 
 
@@ -388,6 +389,7 @@ def source_of(key: str | None) -> Source:
     return SOURCES.get((key or "").strip(), SOURCES_LIST[0])
 
 
+NUMBER_LIMIT = Decimal(10) ** 12  # amounts have 12 digits before the point
 FILTER_VALUE_LIMIT = 500  # objects offered per filter select; more can still be given by id
 
 

@@ -238,6 +238,22 @@ def test_contacts_by_created_month_use_the_account_time_zone_when_near_midnight(
     assert cells(result, "dim_created_month", "contact_count") == [("2026-03", 5)]
 
 
+def test_contacts_by_created_week_and_quarter_use_local_mondays_when_created_on_a_local_sunday(account, contacts):
+    # c5 is Sunday 1 March in Berlin: the week of Monday 23 February; c1–c4 (Tuesday 10 March): the week of the 9th.
+    weeks = run(account, source="contacts", dimension="created_week", dimension2="lifecycle_stage")
+    assert cells(weeks, "dim_created_week", "dim_lifecycle_stage", "contact_count") == [
+        ("2026-02-23", "Subscriber", 1), ("2026-03-09", "Lead", 2), ("2026-03-09", "Customer", 2)]
+    quarters = run(account, source="contacts", dimension="created_quarter")
+    assert cells(quarters, "dim_created_quarter", "contact_count") == [("2026-Q1", 5)]
+
+
+def test_custom_report_rejects_a_number_filter_when_the_value_is_not_a_finite_number(account):
+    for value in ("ten", "nan", "1e400"):
+        with pytest.raises(ReportParamError) as error:
+            run(account, source="deals", f1_field="amount", f1_op="gt", f1_value=value)
+        assert list(error.value.fields) == ["f1_value"]
+
+
 # Deals: money per currency, exactly.
 
 def test_deals_amount_by_stage_is_summed_exactly_per_currency_when_deals_are_in_two_currencies(account, deals):
