@@ -46,6 +46,7 @@ from touchline.tracking.models import Site, WebSession
 BUCKETS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "quarter": TruncQuarter}
 CHARTS = (("bar", "Bar chart"), ("line", "Line chart"), ("table", "Table"), ("kpi", "KPI (one number per metric)"))
 MAX_FILTERS = 3
+MAX_ROWS = 1000  # rows a result shows (a page, a tile, an export); the totals still count everything
 NONE_LABEL = "(none)"
 
 
@@ -595,6 +596,10 @@ class CustomReport(Report):
             row["label"] = " · ".join(row[f"dim_{d.key}"] for _, d in slots) or "All"
             rows.append(row)
         notes = []
+        if len(rows) > MAX_ROWS:
+            notes.append(f"Showing the first {MAX_ROWS:,} of {len(rows):,} rows; the totals count them all. "
+                         "Filter or choose a coarser dimension to see the rest.")
+            rows = rows[:MAX_ROWS]
         totals = _metric_values(query.metrics, fetched["totals"][0] if fetched["totals"] else {})
         if query.by_currency:
             currencies = [row["currency_"] for row in fetched["currencies"]]

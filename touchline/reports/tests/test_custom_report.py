@@ -370,6 +370,34 @@ def test_sessions_by_traffic_source_sum_page_views_when_grouped_by_source(accoun
     assert result.totals == {"session_count": 3, "page_views": 6, "new_visitor_sessions": 2}
 
 
+def test_custom_report_result_shape_is_pinned_when_deals_are_grouped_by_status(account, deals):
+    body = run(account, source="deals", dimension="status", metrics="deal_count,deal_amount",
+               f1_field="currency", f1_op="is", f1_value="EUR").to_json()
+    assert body == {
+        "report": "custom", "title": "Deals by status",
+        "params": {"source": "deals", "dimension": "status", "dimension2": "", "metrics": "deal_count,deal_amount",
+                   "f1_field": "currency", "f1_op": "is", "f1_value": "EUR", "range": "all_time", "chart": "bar"},
+        "columns": [{"key": "dim_status", "label": "Status", "kind": "text", "definition": ""},
+                    {"key": "currency", "label": "Currency", "kind": "text", "definition": ""},
+                    {"key": "deal_count", "label": "Deals", "kind": "count",
+                     "definition": "Number of deals, whatever their amount."},
+                    {"key": "deal_amount", "label": "Amount", "kind": "money",
+                     "definition": "Sum of the deals' amounts in their currency; a deal without an amount adds "
+                                   "nothing."}],
+        "rows": [{"dim_status": "Open", "currency": "EUR", "deal_count": 1, "deal_amount": "5.00", "label": "Open"}],
+        "totals": {"deal_count": 1, "deal_amount": "5.00", "currency": "EUR"},
+        "chart": {"type": "bar", "label": "label", "values": ["deal_count", "deal_amount"]},
+        "notes": [],
+    }
+
+
+def test_custom_report_shows_only_its_first_rows_when_a_dimension_has_more_than_the_limit(account, monkeypatch, deals):
+    monkeypatch.setattr("touchline.reports.queries.custom.MAX_ROWS", 1)
+    result = run(account, source="deals", dimension="stage")
+    assert cells(result, "dim_stage", "deal_count") == [("Appointment scheduled", 4)]
+    assert result.totals == {"deal_count": 6} and "first 1 of 2 rows" in result.notes[0]
+
+
 # Everywhere the pipeline's result goes: save, dashboard tile, CSV, XLSX, API, CLI, the builder page.
 
 def test_saved_custom_report_runs_live_on_a_dashboard_tile_when_saved_to_a_new_dashboard(
