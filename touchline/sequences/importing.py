@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from touchline.crm.importing import (
@@ -27,6 +28,7 @@ from touchline.crm.importing import (
     _text,
 )
 from touchline.crm.models import Contact, normalise_email
+from touchline.sequences.engagement import engagement_rollup_add
 from touchline.sequences.models import (
     RUNNING_STATUSES,
     BounceType,
@@ -197,11 +199,13 @@ def _apply_event(row: dict, lookups) -> str:
         if position.isdigit() else None
     if EngagementEvent.objects.filter(account=lookups.account, external_id=external_id).exists():
         return UNCHANGED  # events are append-only: an imported event is never rewritten
-    EngagementEvent.objects.create(
-        account=lookups.account, external_id=external_id, kind=kind, occurred_at=occurred_at,
-        contact=enrollment.contact, enrollment=enrollment, sequence=enrollment.sequence, step=step,
-        is_machine=_text(row, "is_machine").lower() in {"1", "true", "yes"},
-        machine_reason=_text(row, "machine_reason"), bounce_type=bounce_type, url=_text(row, "url"))
+    with transaction.atomic():
+        event = EngagementEvent.objects.create(
+            account=lookups.account, external_id=external_id, kind=kind, occurred_at=occurred_at,
+            contact=enrollment.contact, enrollment=enrollment, sequence=enrollment.sequence, step=step,
+            is_machine=_text(row, "is_machine").lower() in {"1", "true", "yes"},
+            machine_reason=_text(row, "machine_reason"), bounce_type=bounce_type, url=_text(row, "url"))
+        engagement_rollup_add([event])
     return CREATED
 
 

@@ -1,7 +1,9 @@
 """Sequences: cadences of steps a rep enrolls contacts in, the emails and tasks they produce, and the one
 append-only log of everything that happens to an enrollment (SPEC §1 "Mechanics").
 
-Every report of the sequence analytics is computed from `EngagementEvent` and the enrollment rows; nothing
+Every report of the sequence analytics is defined over `EngagementEvent` and the enrollment rows, and read from
+the engagement rollup those define: per enrollment and per sent message, how many opens (human, and all), clicks,
+replies and meetings its events hold (kept in the same transaction as each event, `engagement.py`). Nothing
 here is ever deleted by normal use: a deleted sequence is archived, an unenrolled contact keeps its history.
 Identifiers of statuses, step types and event kinds are the stable ones of SPEC §3.
 """
@@ -133,9 +135,32 @@ class EnrollmentStatus(models.TextChoices):
 
 
 RUNNING_STATUSES = (EnrollmentStatus.SCHEDULED, EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
+ROLLUP_COLUMNS = ("human_opens", "all_opens", "human_clicks", "all_clicks", "replies_received", "meetings_booked")
+# What a sequence report reads of an enrollment besides account and contact: the filters, the status and the
+# rollup. Both report indexes carry all of them, so SQLite and PostgreSQL answer from the index alone.
+REPORT_COLUMNS = ("sequence", "status", "enrolled_at", "enrolled_by", "company_at_enrollment", *ROLLUP_COLUMNS,
+                  "last_event_at")
 
 
-class Enrollment(AccountOwned):
+class EngagementCounts(models.Model):
+    """The engagement rollup of a row (an enrollment or a sent message): how many events of each counted kind
+    the append-only log holds for it — opens and clicks human-only and machine-inclusive, replies, meetings.
+    A report's "opened" is `human_opens > 0` (or `all_opens > 0` with machine events). Written only by
+    `touchline.sequences.engagement` in the transaction that records the events, and rebuilt from the log by
+    `enrollment_engagement_rebuild`; tests prove it equals a count over the log (docs/sequences.md)."""
+
+    human_opens = models.PositiveIntegerField(default=0)
+    all_opens = models.PositiveIntegerField(default=0, help_text="Opens, machine ones included")
+    human_clicks = models.PositiveIntegerField(default=0)
+    all_clicks = models.PositiveIntegerField(default=0, help_text="Clicks, machine ones included")
+    replies_received = models.PositiveIntegerField(default=0)
+    meetings_booked = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class Enrollment(AccountOwned, EngagementCounts):
     """One contact going through one sequence. `next_due_at` is when the current step runs (None while a
     task holds the sequence, or when ended); `remaining_delay` keeps the rest of a delay across a pause."""
 
@@ -159,6 +184,7 @@ class Enrollment(AccountOwned):
     ended_at = models.DateTimeField(null=True, blank=True)
     thread_message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID follow-ups reply to")
     external_id = models.CharField(max_length=100, blank=True, help_text="Key of an imported enrollment")
+    last_event_at = models.DateTimeField(null=True, blank=True, help_text="When its latest event (any kind) occurred")
 
     class Meta:
         constraints = [
@@ -172,6 +198,12 @@ class Enrollment(AccountOwned):
             models.Index(fields=["status", "next_due_at"]),
             models.Index(fields=["account", "sequence", "status"]),
             models.Index(fields=["account", "contact", "status"]),
+            models.Index(fields=["account", "enrolled_at"], name="enrollment_account_enrolled"),
+            # The sequence reports read only these two indexes (never the table): every filter column and the
+            # rollup, in the order a report groups by — per contact across sequences, and per sequence.
+            models.Index(fields=["account", "contact", *REPORT_COLUMNS], name="enrollment_report_by_contact"),
+            models.Index(fields=["account", "sequence", "contact", *REPORT_COLUMNS[1:]],
+                         name="enrollment_report_by_sequence"),
         ]
 
     def __str__(self) -> str:
@@ -213,7 +245,7 @@ class MessageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class SentMessage(AccountOwned):
+class SentMessage(AccountOwned, EngagementCounts):
     """One email of one step of one enrollment. The row is the claim that makes sending at-most-once: it is
     unique per (enrollment, step) and written before the SMTP conversation starts (see services docstring)."""
 
@@ -234,7 +266,13 @@ class SentMessage(AccountOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enrollment", "step"], name="message_once_per_step")]
-        indexes = [models.Index(fields=["inbox", "status", "sent_at"])]
+        indexes = [models.Index(fields=["inbox", "status", "sent_at"]),
+                   # Email performance reads the sent messages of the selected enrollments per template from this.
+                   models.Index(fields=["template", "status", "enrollment", *ROLLUP_COLUMNS],
+                                name="message_report_by_template")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.to_email} ({self.status})"
 
 
 class EventKind(models.TextChoices):

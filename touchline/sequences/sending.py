@@ -33,6 +33,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from touchline.sequences import services
+from touchline.sequences.engagement import engagement_rollup_add
 from touchline.sequences.models import (
     BounceType,
     EngagementEvent,
@@ -386,6 +387,7 @@ def _sent_record(messages: list[SentMessage], now: datetime) -> None:
                                       contact_id=enrollment.contact_id, enrollment=enrollment,
                                       sequence_id=enrollment.sequence_id, step_id=message.step_id, message=message))
     EngagementEvent.objects.bulk_create(events)
+    engagement_rollup_add(events)  # one UPDATE for the batch: the enrollments' latest event is now
     _advance_many([(m.enrollment_id, now, m.message_id) for m in messages])
 
 

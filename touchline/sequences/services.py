@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from touchline.crm.models import Contact, normalise_email
+from touchline.sequences.engagement import engagement_rollup_add
 from touchline.sequences.models import (
     RUNNING_STATUSES,
     BounceType,
@@ -52,9 +53,11 @@ END_EVENTS = {
 }
 
 
+@transaction.atomic
 def event_record(*, contact: Contact, kind: str, enrollment: Enrollment | None = None,
                  message: SentMessage | None = None, occurred_at: datetime | None = None, **fields) -> EngagementEvent:
-    """Append one event. `fields` are the optional EngagementEvent columns (is_machine, machine_reason,
+    """Append one event and add it to the engagement rollup of its enrollment and message (engagement.py), in
+    one transaction. `fields` are the optional EngagementEvent columns (is_machine, machine_reason,
     bounce_type, url, user_agent, ip, detail, step). The sequence and step follow from the enrollment and
     message when not given."""
     # Ids, not related objects: reading `message.step` or `contact.account` here would cost a query per event.
@@ -62,10 +65,12 @@ def event_record(*, contact: Contact, kind: str, enrollment: Enrollment | None =
         enrollment = message.enrollment
     if "step" not in fields and "step_id" not in fields:
         fields["step_id"] = message.step_id if message is not None else None
-    return EngagementEvent.objects.create(
+    event = EngagementEvent.objects.create(
         account_id=contact.account_id, contact=contact, kind=kind, enrollment=enrollment, message=message,
         sequence_id=enrollment.sequence_id if enrollment is not None else None,
         occurred_at=occurred_at or timezone.now(), **fields)
+    engagement_rollup_add([event])
+    return event
 
 
 @transaction.atomic

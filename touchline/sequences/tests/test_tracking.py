@@ -197,8 +197,9 @@ def test_open_pixel_queues_with_one_insert_and_the_worker_records_with_one_looku
         client, mail, django_assert_num_queries):
     with django_assert_num_queries(1):
         client.get(mail.open_path(), headers={"user-agent": CHROME})
-    # Read the queue; the message with its counts; the event; then empty the queue (BEGIN, DELETE, COMMIT).
-    with django_assert_num_queries(6):
+    # Read the queue; the message with its counts; the event with its rollup (BEGIN, INSERT, UPDATE enrollment,
+    # UPDATE message, COMMIT); then empty the queue (BEGIN, DELETE, COMMIT).
+    with django_assert_num_queries(10):
         tracking.pending_email_hits_process()
     assert len(mail.events(EventKind.OPEN)) == 1
 
