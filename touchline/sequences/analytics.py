@@ -3,9 +3,12 @@ each of them did. Every sequence report is built from these pieces, in SQL.
 
 - `EngagementFilter` selects enrollments: by sequence, the contact's company at enrollment, the enrolling
   user and the enrollment date. Scheduled enrollments that have not started are never counted.
-- `enrollment_flags` annotates each selected enrollment with whether it has a (human, unless asked
-  otherwise) open and click, a reply and a meeting — EXISTS subqueries over the engagement log's
-  (enrollment, kind) index.
+- What an enrollment (or a sent message) did is its engagement rollup (`touchline.sequences.engagement`): counts
+  of its opens and clicks — human only, and with machine events — replies and meetings, kept with the log.
+  "Opened" is one open or more: `human_opens > 0`, or `all_opens > 0` when the filter includes machine events;
+  likewise clicked, replied (`replies_received > 0`) and met
+  (`meetings_booked > 0`). The rollup columns and every filter column
+  are in the enrollment's two report indexes, so these queries read an index, never the event log.
 - Rates are over enrolled *contacts*: a contact enrolled several times counts once, and its events from all
   those enrollments count (`contact_rollup_sql` groups the flags by contact).
 """
@@ -14,11 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Sum, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
 
 from touchline.core.timeframes import Timeframe
-from touchline.sequences.models import RUNNING_STATUSES, EngagementEvent, Enrollment, EnrollmentStatus, EventKind
+from touchline.sequences.models import RUNNING_STATUSES, Enrollment, EnrollmentStatus
 
 ALL_TIME = Timeframe("all_time", "All time", None, None)
 
@@ -48,29 +50,30 @@ def enrollments_selected(f: EngagementFilter) -> QuerySet[Enrollment]:
     return qs
 
 
-def event_exists(kind: str, f: EngagementFilter, link: str = "enrollment") -> Exists:
-    """EXISTS an event of `kind` for the outer row (`link` is the event's column pointing at it: enrollment or
-    message); opens and clicks count only human ones unless the filter includes machine events."""
-    events = EngagementEvent.objects.filter(**{link: OuterRef("pk")}, kind=kind)
-    if kind in (EventKind.OPEN, EventKind.CLICK) and not f.include_machine:
-        events = events.filter(is_machine=False)
-    return Exists(events)
+def opens_column(f: EngagementFilter) -> str:
+    """The rollup column of opens a report counts: human ones, or all with machine events included."""
+    return "all_opens" if f.include_machine else "human_opens"
 
 
-def count_having(kind: str, f: EngagementFilter, link: str = "enrollment") -> Sum:
-    """In a grouped query: how many rows of the group have an event of `kind` (see event_exists)."""
-    return Sum(Case(When(event_exists(kind, f, link), then=Value(1)), default=Value(0), output_field=IntegerField()))
+def clicks_column(f: EngagementFilter) -> str:
+    return "all_clicks" if f.include_machine else "human_clicks"
 
 
-def _flag(condition) -> Cast:
-    return Cast(condition, IntegerField())
+def positive(column: str) -> Case:
+    """1 when the row's rollup `column` counts one event or more, else 0: whether it opened, clicked, …"""
+    return Case(When(**{f"{column}__gt": 0}, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def count_having(column: str) -> Sum:
+    """In a grouped query: how many rows of the group have one event or more in rollup `column`."""
+    return Sum(positive(column))
 
 
 def enrollment_flags(f: EngagementFilter) -> QuerySet[Enrollment]:
-    """Selected enrollments with 0/1 columns opened, clicked, replied, met, ended."""
+    """Selected enrollments with 0/1 columns opened, clicked, replied, met, running."""
     return enrollments_selected(f).annotate(
-        opened=_flag(event_exists(EventKind.OPEN, f)), clicked=_flag(event_exists(EventKind.CLICK, f)),
-        replied=_flag(event_exists(EventKind.REPLY, f)), met=_flag(event_exists(EventKind.MEETING_BOOKED, f)),
+        opened=positive(opens_column(f)), clicked=positive(clicks_column(f)), replied=positive("replies_received"),
+        met=positive("meetings_booked"),
         running=Case(When(status__in=RUNNING_STATUSES, then=Value(1)), default=Value(0), output_field=IntegerField()))
 
 
@@ -85,7 +88,6 @@ def contact_rollup_sql(flags: QuerySet[Enrollment], group_by: tuple[str, ...] = 
            f"MAX(met) AS met, CASE WHEN MAX(running) = 0 AND MAX(replied) = 0 AND MAX(met) = 0 THEN 1 ELSE 0 END "
            f"AS no_response FROM ({inner}) enrollment_flags GROUP BY {keys}")
     return sql, list(params)
-
 
 
 def enrollments_at_step(f: EngagementFilter, *, step_id: int, status: str) -> QuerySet[Enrollment]:

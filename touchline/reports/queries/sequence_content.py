@@ -22,11 +22,16 @@ from touchline.reports.queries.sequence_common import (
     engagement_filter_parse,
     without_clicks,
 )
-from touchline.sequences.analytics import EngagementFilter, count_having, enrollments_selected
+from touchline.sequences.analytics import (
+    EngagementFilter,
+    clicks_column,
+    count_having,
+    enrollments_selected,
+    opens_column,
+)
 from touchline.sequences.models import (
     EmailTemplate,
     EnrollmentStatus,
-    EventKind,
     MessageStatus,
     SentMessage,
     Step,
@@ -61,14 +66,14 @@ class EmailPerformance(Report):
         return ContentQuery(account, engagement_filter, show == "counts", echo | {"show": show})
 
     def build(self, query: ContentQuery):
+        f = query.filter
         messages = SentMessage.objects.filter(status=MessageStatus.SENT,
-                                              enrollment__in=enrollments_selected(query.filter).values("pk"))
-        def having(kind: str):
-            return count_having(kind, query.filter, link="message")
-
+                                              enrollment__in=enrollments_selected(f).values("pk"))
+        # Each message's engagement rollup: opened, clicked, replied to, led to a meeting — once or more.
         per_template = messages.values("template_id").order_by("template_id").annotate(
-            message_sends=Count("pk"), message_opens=having(EventKind.OPEN), message_clicks=having(EventKind.CLICK),
-            message_replies=having(EventKind.REPLY), message_meetings=having(EventKind.MEETING_BOOKED))
+            message_sends=Count("pk"), message_opens=count_having(opens_column(f)),
+            message_clicks=count_having(clicks_column(f)), message_replies=count_having("replies_received"),
+            message_meetings=count_having("meetings_booked"))
         templates = EmailTemplate.objects.filter(account=query.account).values("id", "name", "subject")
         return {"per_template": per_template, "templates": templates}
 
