@@ -38,7 +38,7 @@ from touchline.core.models import Account, Plan
 from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, Timeframe, TimeframeError, timeframe_resolve
 from touchline.crm.models import Company, Contact, Deal, DealStage, DealStatus, LifecycleStage, Pipeline, TrafficSource
-from touchline.reports.metrics import METRICS, mean_value
+from touchline.reports.metrics import EXPRESSIONS, METRICS, mean_value
 from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, register
 from touchline.sequences.models import EngagementEvent, Enrollment, EnrollmentStatus, EventKind, Sequence
 from touchline.tracking.models import Site, WebSession
@@ -564,11 +564,8 @@ class CustomReport(Report):
             rows = rows.filter(**{f"{source.date_field}__lt": query.range.end})
         for condition in query.conditions:
             rows = rows.filter(condition.q())
-        aggregates = {}
-        for key in query.metrics:
-            metric = METRICS[key]
-            for part in metric.mean_of or (key,):
-                aggregates[part] = METRICS[part].expression() if part in METRICS else _helper(part)
+        # The catalog's expressions; an average fetches the sum and the count it divides.
+        aggregates = {part: EXPRESSIONS[part]("") for key in query.metrics for part in METRICS[key].mean_of or (key,)}
         currency = {"currency_": F(source.currency)} if query.by_currency else {}
         grouping = currency | {k: v for i, d in enumerate(query.dimensions)
                                for k, v in d.expressions(f"d{i}", zone).items()}
@@ -642,12 +639,6 @@ class CustomReport(Report):
         if query.range.key == CUSTOM:
             params |= {"range_from": query.range_from.isoformat(), "range_to": query.range_to.isoformat()}
         return params
-
-
-def _helper(key: str):
-    from touchline.reports.metrics import EXPRESSIONS
-
-    return EXPRESSIONS[key]("")
 
 
 def _metric_values(keys, raw: dict) -> dict:
