@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import DataError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
@@ -22,6 +23,23 @@ logger = logging.getLogger(__name__)
 
 STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid", 429: "rate_limited"}
+
+# The error answers, as the OpenAPI document describes them (see `document_errors`).
+ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message", "fields"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}}
+ERROR_DESCRIPTIONS = {
+    400: "A malformed request, or a cursor this API did not give out (`invalid_cursor`)",
+    401: "No valid token or session (`unauthenticated`)",
+    403: "Not allowed, or a session write without the CSRF token (`forbidden`)",
+    404: "No such object in this account (`not_found`)",
+    409: "The object's state does not allow this (`conflict`)",
+    413: "The body is larger than the operation accepts (`too_large`)",
+    415: "The body's Content-Type is not one the operation accepts (`unsupported_media_type`)",
+    422: "A parameter or field is not valid (`invalid`); `fields` names them",
+    429: "Over API_RATE_LIMIT_PER_MINUTE (`rate_limited`); retry after `Retry-After` seconds",
+}
 
 
 class ApiError(Exception):
@@ -52,6 +70,41 @@ def _django_fields(exc: ValidationError) -> dict[str, str]:
     return {}
 
 
+def document_errors(schema: dict) -> dict:
+    """Add the error answers to every operation of the OpenAPI document `schema` (in place; returned too).
+
+    Every operation may answer 401, 403, 404 (any id it is given, in the path or the body, may name nothing in the
+    account), 422 and 429; one that changes something 409; one taking a JSON body or a cursor 400; one taking a
+    raw body (not JSON: a file, an email) 413 and 415. A status an operation declares
+    itself without a body (e.g. 503 of a report past its time budget) gets the envelope too. django-ninja
+    documents only the success answer, so without this a client (or schemathesis) sees every error as undeclared.
+    """
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            params = operation.get("parameters", [])
+            body = operation.get("requestBody", {}).get("content", {})
+            codes = {401, 403, 404, 422, 429} if operation.get("security") != [] else {403, 404, 422, 429}
+            if method != "get":
+                codes.add(409)
+            if "application/json" in body or any(p.get("name") == "cursor" for p in params):
+                codes.add(400)
+            if body and "application/json" not in body:
+                codes |= {413, 415}
+            responses = operation.setdefault("responses", {})
+            for code in sorted(codes):
+                responses.setdefault(str(code), {"description": ERROR_DESCRIPTIONS[code]})
+            for code, response in responses.items():
+                if int(code) >= 400:
+                    response.setdefault("content", envelope)
+            if "429" in responses:
+                responses["429"].setdefault("headers", {"Retry-After": {
+                    "description": "Seconds until the next minute's requests are allowed",
+                    "schema": {"type": "integer"}}})
+    return schema
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
     def respond(request, status: int, code: str, message: str, fields: dict[str, str] | None = None):
         return api.create_response(request, error_body(code, message, fields), status=status)
@@ -71,6 +124,17 @@ def install_error_handlers(api: NinjaAPI) -> None:
         fields = _django_fields(exc)
         message = "; ".join(fields.values()) if fields else " ".join(exc.messages)
         return respond(request, 422, "invalid", message, fields)
+
+    # A value the database cannot hold is the request's fault, not the server's: an id past 64 bits (SQLite
+    # refuses to bind it: OverflowError), a text longer than its column or with a NUL (PostgreSQL: DataError).
+    # Services check the fields they know; this answers for the rest instead of a 500.
+    @api.exception_handler(DataError)
+    def _data_error(request, exc: DataError):
+        return respond(request, 422, "invalid", f"A value in the request does not fit in its field: {exc}".strip())
+
+    @api.exception_handler(OverflowError)
+    def _overflow(request, exc: OverflowError):
+        return respond(request, 422, "invalid", "A number in the request is out of range.")
 
     @api.exception_handler(AuthenticationError)
     def _unauthenticated(request, exc):

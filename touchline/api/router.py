@@ -7,10 +7,18 @@ authentication and the error envelope shared by every endpoint.
 from ninja import NinjaAPI
 
 from touchline.api.auth import API_AUTH
-from touchline.api.errors import install_error_handlers
+from touchline.api.errors import document_errors, install_error_handlers
 from touchline.api.ratelimit import PerCallerRateLimit
 
-api = NinjaAPI(
+
+class TouchlineAPI(NinjaAPI):
+    """The OpenAPI document also describes the error answers of every operation (`errors.document_errors`)."""
+
+    def get_openapi_schema(self, **kwargs):
+        return document_errors(super().get_openapi_schema(**kwargs))
+
+
+api = TouchlineAPI(
     title="Touchline API",
     version="1",
     description="Companies, contacts, deals and reports of the account the token (or session) belongs to. "

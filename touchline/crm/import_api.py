@@ -69,9 +69,7 @@ class ImportParams(Schema):
                 "nothing. Rejected rows are reported with their line and reason and the other rows are imported "
                 "(200, `ok: false`); a file that cannot be imported at all answers 422 and writes nothing.",
     openapi_extra={"requestBody": {"required": True, "content": {
-        t: {"schema": {"type": "string"}} for t in CONTENT_TYPES}},
-        "responses": {413: {"description": "The body is larger than the limit"},
-                      415: {"description": "Not JSON Lines or CSV"}}})
+        t: {"schema": {"type": "string"}} for t in CONTENT_TYPES}}})
 def import_rows(request, params: Query[ImportParams]):
     fmt = CONTENT_TYPES.get(request.content_type or "")
     if fmt is None:

@@ -51,11 +51,25 @@ COMPANY_FIELDS = {"name", "domain", "industry", "owner", "external_id", "created
 CONTACT_FIELDS = {"email", "first_name", "last_name", "job_title", "phone", "owner", "company", "lifecycle_stage",
                   "original_source", "original_source_detail", "external_id", "created_at"}
 DEAL_FIELDS = {"name", "amount", "currency", "owner", "company", "external_id", "created_at"}
+MAX_AMOUNT = Decimal(10) ** (Deal._meta.get_field("amount").max_digits - Deal._meta.get_field("amount").decimal_places)
 
 
 def _check_owner(account: Account, owner) -> None:
     if owner is not None and not Membership.objects.filter(account=account, user=owner).exists():
         raise ValidationError({"owner": "The owner must be a user of this account."})
+
+
+def _check_text(obj) -> None:
+    """Text fields fit their columns and hold no NUL character: PostgreSQL refuses both (a 500 instead of a
+    field error), and SQLite would keep what PostgreSQL cannot."""
+    for field in obj._meta.concrete_fields:
+        value = getattr(obj, field.attname)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise ValidationError({field.name: "Text may not contain NUL characters."})
+        if field.max_length is not None and len(value) > field.max_length:
+            raise ValidationError({field.name: f"At most {field.max_length} characters."})
 
 
 def _check_same_account(account: Account, obj, field: str) -> None:
@@ -72,6 +86,8 @@ def _clean_amount(amount) -> Decimal | None:
         raise ValidationError({"amount": f"{amount!r} is not a number."}) from None
     if not value.is_finite() or value < 0:
         raise ValidationError({"amount": "The amount must be a non-negative number."})
+    if value >= MAX_AMOUNT:  # before quantize, which fails on numbers past its precision
+        raise ValidationError({"amount": f"The amount must be less than {MAX_AMOUNT:,}."})
     if value != value.quantize(Decimal("0.01")):
         raise ValidationError({"amount": "The amount has more than two decimal places."})
     return value
@@ -100,6 +116,7 @@ def _company_validate(company: Company) -> None:
     if not company.name:
         raise ValidationError({"name": "A company needs a name."})
     company.domain = normalise_domain(company.domain)
+    _check_text(company)
     _check_owner(company.account, company.owner)
 
 
@@ -145,6 +162,7 @@ def _contact_validate(contact: Contact) -> None:
         raise ValidationError({"original_source": f"Unknown traffic source {contact.original_source!r}."})
     if not (contact.email or contact.first_name.strip() or contact.last_name.strip()):
         raise ValidationError({"email": "A contact needs an email or a name."})
+    _check_text(contact)
     _check_owner(contact.account, contact.owner)
     _check_same_account(contact.account, contact.company, "company")
 
@@ -278,6 +296,7 @@ def deal_create(*, account: Account, name: str, amount=None, currency: str = "US
                 created_at=_clean_created_at(created_at))
     # A deal created straight into a won/lost stage closed when it was created, unless told otherwise.
     _apply_stage(deal, stage, closed_at or deal.created_at)
+    _check_text(deal)
     deal.save()
     _set_contacts(deal, contacts)
     return deal
@@ -307,6 +326,7 @@ def deal_update(*, deal: Deal, stage: DealStage | None = None, closed_at: dateti
         if deal.status == DealStatus.OPEN:
             raise ValidationError({"closed_at": "An open deal has no close date."})
         deal.closed_at = closed_at
+    _check_text(deal)
     deal.save()
     if contacts is not None:
         _set_contacts(deal, contacts)

@@ -164,3 +164,48 @@ def test_token_page_requires_a_name(logged_in_client):
     response = logged_in_client.post("/settings/api-tokens/", {"name": ""})
     assert response.status_code == 200 and response.context["plain_token"] is None
     assert not ApiToken.all_accounts.exists()
+
+
+# Values the database cannot hold answer 422, never 500 (found by tests/test_openapi_schemathesis.py) -----------
+
+
+def test_api_names_the_field_when_a_text_is_longer_than_its_column(client, token):
+    response = client.post("/api/v1/companies", {"name": "x" * 256}, content_type="application/json",
+                           headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"name": "At most 255 characters."}
+
+
+def test_api_names_the_field_when_a_text_holds_a_nul_character(client, token):
+    response = client.post("/api/v1/contacts", {"email": "ada@acme.test", "first_name": "A\x00da"},
+                           content_type="application/json", headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"first_name": "Text may not contain NUL characters."}
+
+
+def test_api_answers_422_when_an_amount_is_past_what_a_deal_holds(client, token):
+    response = client.post("/api/v1/deals", {"name": "Big one", "amount": "1e182"}, content_type="application/json",
+                           headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"amount": "The amount must be less than 1,000,000,000,000."}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/contacts?company_id={n}", "/api/v1/deals?stage_id={n}"])
+def test_api_answers_an_id_past_64_bits_without_a_server_error(client, token, path):
+    response = client.get(path.format(n=10**30), headers=bearer(token))
+    # SQLite cannot bind such a number (422); PostgreSQL compares it and finds nothing (an empty page).
+    assert response.status_code in (200, 422)
+    assert response.status_code == 422 or response.json()["items"] == []
+
+
+def test_openapi_document_describes_the_error_answers_of_every_operation_in_the_envelope(client):
+    document = client.get("/api/v1/openapi.json").json()
+    assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+    listing = document["paths"]["/api/v1/contacts"]["get"]["responses"]
+    assert set(listing) == {"200", "400", "401", "403", "404", "422", "429"}  # 400: the cursor
+    assert listing["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "Retry-After" in listing["429"]["headers"]
+    change = document["paths"]["/api/v1/companies/{company_id}"]["patch"]["responses"]
+    assert {"400", "404", "409"} <= set(change)
+    upload = document["paths"]["/api/v1/import"]["post"]["responses"]
+    assert {"413", "415"} <= set(upload) and "400" not in upload  # a raw body, not JSON

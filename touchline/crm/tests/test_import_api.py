@@ -146,3 +146,11 @@ def test_import_endpoint_requires_authentication(client, account):
     response = client.generic("POST", URL, JSONL, content_type="application/x-ndjson")
     assert response.status_code == 401
     assert rows_of(account) == ([], [], [])
+
+
+def test_import_endpoint_rejects_a_row_whose_text_is_longer_than_its_column(client, token, account):
+    body = json.dumps({"type": "company", "external_id": "co-9", "name": "x" * 256}) + "\n"
+    response = post(client, token, body)
+    assert response.json()["rejected"] == [{"line": 1, "type": "company", "field": "name",
+                                            "message": "At most 255 characters."}]
+    assert rows_of(account) == ([], [], [])
