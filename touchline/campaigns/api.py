@@ -209,7 +209,8 @@ class ExternalAssetIn(Schema):
 
 
 class PageAssetIn(Schema):
-    url: str = Field(..., max_length=2000, description="the page's full http(s) URL")
+    # Its page key (host and path) must fit Asset.page, 1,000 characters.
+    url: str = Field(..., max_length=1000, description="the page's full http(s) URL")
     asset_type: str = Field(AssetType.WEBSITE_PAGE.value, description="landing_page, website_page or blog_post")
     name: str = Field("", max_length=ASSET_NAME_MAX, description="default: the page's host and path")
 

@@ -111,6 +111,8 @@ def test_page_asset_is_registered_once_when_its_page_is_posted_twice(api):
     assert first.json()["id"] == again.json()["id"] and first.json()["page"] == "example.com/autumn"
     response = api.post("/assets/pages", {"url": "https://example.com/x", "asset_type": "ad"})
     assert response.status_code == 422 and "asset_type" in _error(response)["fields"]
+    response = api.post("/assets/pages", {"url": "https://example.com/" + "a" * 1000})  # its key would not fit
+    assert response.status_code == 422 and "url" in _error(response)["fields"]
 
 
 def test_external_asset_answers_409_when_its_external_id_is_taken(api):
