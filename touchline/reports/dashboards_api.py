@@ -132,7 +132,9 @@ def saved_report_delete(request, saved_report_id: int):
 @router.get("/saved-reports/{saved_report_id}/run", response=dict[str, Any], summary="Run a saved report",
             description="Its live result with its saved parameters, the same JSON as `GET /reports/{key}`. "
                         "`range` (with `range_from`/`range_to` for `custom`) replaces the report's own date "
-                        "parameter for this run, as a dashboard's date filter does.")
+                        "parameter for this run, as a dashboard's date filter does.",
+            openapi_extra={"responses": {"503": {"description": "The report ran past its time budget "
+                                                                "(`timed_out`): narrow the range"}}})
 def saved_report_run(request, saved_report_id: int, range: str = "", range_from: str = "", range_to: str = ""):
     saved = _saved_visible(request, saved_report_id)
     form = DateRangeForm({"range": range, "range_from": range_from, "range_to": range_to})

@@ -13,9 +13,12 @@ from django_scopes import scope
 
 from touchline.api.tokens import api_token_create
 from touchline.core.accounts import user_create
+from touchline.crm.services import deal_create
+from touchline.reports import pipeline
 from touchline.reports.models import Dashboard, SavedReport, Tile, Visibility
 from touchline.reports.services import report_save
 from touchline.reports.tests.test_dashboards import _outbound_params, _summary_on_dashboard
+from touchline.reports.tests.test_pipeline import SlowReport
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +184,16 @@ def test_saved_report_run_uses_the_date_range_over_its_own_when_one_is_given(api
     assert ranged == live and ranged["rows"][0]["enrolled_contacts"] == 4
     bad = ada.get(f"/saved-reports/{saved['id']}/run", {"range": "custom", "range_from": "2026-03-01"})
     assert bad.status_code == 422 and "range_from" in _error(bad)["fields"]
+
+
+def test_saved_report_run_answers_503_timed_out_when_over_the_budget(apis, account, user, monkeypatch, settings):
+    monkeypatch.setitem(pipeline.REGISTRY, SlowReport.key, SlowReport())
+    settings.REPORT_TIME_BUDGET_MS = 100
+    with scope(account=account):
+        deal_create(account=account, name="one deal")
+        saved, _ = report_save(account=account, owner=user, name="Slow", report_key=SlowReport.key, params={})
+    response = apis["ada"].get(f"/saved-reports/{saved.pk}/run")
+    assert response.status_code == 503 and _error(response)["code"] == "timed_out"
 
 
 def test_saved_report_create_answers_422_naming_the_field_when_the_report_or_its_params_are_bad(apis, account):
