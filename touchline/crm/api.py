@@ -41,10 +41,17 @@ def _company(account, company_id: int | None) -> Company | None:
     return company
 
 
-def _service_fields(request, payload: Schema, *, related: dict) -> dict:
+# What a PATCH may set to null: references and values that may be empty. A text is emptied with "", and a null
+# for anything else (a name, a create date) is refused, not written as a NULL its column refuses (a 500).
+PATCH_NULLABLE = {"owner_email", "company_id", "amount", "stage_id", "closed_at", "contact_ids", "other_emails"}
+
+
+def _service_fields(request, payload: Schema, *, related: dict, patch: bool = False) -> dict:
     """The fields the payload sets, as service keyword arguments. `related` maps a payload reference
     (`company_id`) to the service argument it becomes and the function resolving it in the account."""
     fields = payload.dict(exclude_unset=True)
+    if patch and (nulls := sorted(k for k, v in fields.items() if v is None and k not in PATCH_NULLABLE)):
+        raise ApiError(422, "invalid", f"{', '.join(nulls)}: cannot be null.", dict.fromkeys(nulls, "cannot be null"))
     for key, (argument, resolve) in related.items():
         if key in fields:
             fields[argument] = resolve(request.account, fields.pop(key))
@@ -118,7 +125,8 @@ def company_read(request, company_id: int):
 @router.patch("/companies/{company_id}", response=CompanyOut, summary="Change a company's fields")
 def company_patch(request, company_id: int, payload: CompanyPatch):
     company = selectors.company_get(request.account, company_id)
-    return services.company_update(company=company, **_service_fields(request, payload, related=COMPANY_RELATED))
+    fields = _service_fields(request, payload, related=COMPANY_RELATED, patch=True)
+    return services.company_update(company=company, **fields)
 
 
 @router.delete("/companies/{company_id}", response={204: None}, summary="Delete a company")
@@ -214,7 +222,8 @@ def contact_read(request, contact_id: int):
 @router.patch("/contacts/{contact_id}", response=ContactOut, summary="Change a contact's fields")
 def contact_patch(request, contact_id: int, payload: ContactPatch):
     contact = selectors.contact_get(request.account, contact_id)
-    return services.contact_update(contact=contact, **_service_fields(request, payload, related=CONTACT_RELATED))
+    fields = _service_fields(request, payload, related=CONTACT_RELATED, patch=True)
+    return services.contact_update(contact=contact, **fields)
 
 
 @router.delete("/contacts/{contact_id}", response={204: None}, summary="Delete a contact")
@@ -338,7 +347,7 @@ def deal_read(request, deal_id: int):
 @router.patch("/deals/{deal_id}", response=DealOut, summary="Change a deal's fields, move it to a stage")
 def deal_patch(request, deal_id: int, payload: DealPatch):
     deal = selectors.deal_get(request.account, deal_id)
-    fields = _service_fields(request, payload, related=DEAL_RELATED)
+    fields = _service_fields(request, payload, related=DEAL_RELATED, patch=True)
     services.deal_update(deal=deal, **fields)
     return _deal_rows(request.account).get(pk=deal_id)
 

@@ -209,3 +209,24 @@ def test_openapi_document_describes_the_error_answers_of_every_operation_in_the_
     assert {"400", "404", "409"} <= set(change)
     upload = document["paths"]["/api/v1/import"]["post"]["responses"]
     assert {"413", "415"} <= set(upload) and "400" not in upload  # a raw body, not JSON
+
+
+@pytest.mark.parametrize(("path", "create", "patch"), [
+    ("/api/v1/companies", {"name": "Initech"}, {"industry": None}),
+    ("/api/v1/deals", {"name": "Big one"}, {"created_at": None}),
+])
+def test_api_answers_422_when_a_patch_sets_a_field_that_cannot_be_empty_to_null(client, token, path, create, patch):
+    created = client.post(path, create, content_type="application/json", headers=bearer(token)).json()
+    response = client.patch(f"{path}/{created['id']}", patch, content_type="application/json", headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == dict.fromkeys(patch, "cannot be null")
+
+
+def test_api_clears_a_reference_when_a_patch_sets_it_to_null(client, token, account):
+    with scope(account=account):
+        company = company_create(account=account, name="Initech")
+    created = client.post("/api/v1/contacts", {"email": "ada@acme.test", "company_id": company.pk},
+                          content_type="application/json", headers=bearer(token)).json()
+    response = client.patch(f"/api/v1/contacts/{created['id']}", {"company_id": None},
+                            content_type="application/json", headers=bearer(token))
+    assert response.status_code == 200 and response.json()["company_id"] is None
