@@ -12,6 +12,7 @@ import itertools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, F, Max, Q, Sum, Value, When
 
 from touchline.reports.metrics import METRICS, rate_value
@@ -95,19 +96,24 @@ class SenderScore(SequenceReport):
 
     def build(self, query: EngagementQuery):
         ended = enrollments_selected(query.filter).exclude(status__in=RUNNING_STATUSES)
-        return {"users": ended.values("enrolled_by_id", "enrolled_by__first_name", "enrolled_by__last_name",
-                                      "enrolled_by__username").order_by("enrolled_by_id").annotate(
+        # Grouped by the user's id alone (from the report index), the names read afterwards for the few users.
+        return {"users": ended.values("enrolled_by_id").order_by("enrolled_by_id").annotate(
             ended=Count("pk"), replied=Count("pk", filter=Q(status=EnrollmentStatus.REPLIED)),
             bounced=Count("pk", filter=Q(status=EnrollmentStatus.BOUNCED))).filter(
-            ended__gte=SENDER_SCORE_MIN_ENDED)}
+            ended__gte=SENDER_SCORE_MIN_ENDED),
+            "names": Then(lambda fetched: get_user_model().objects.filter(
+                pk__in=[row["enrolled_by_id"] for row in fetched["users"]]).values(
+                "id", "first_name", "last_name", "username"))}
 
     def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         rows = []
+        users = {user["id"]: user for user in fetched["names"]}
         for row in fetched["users"]:
-            name = f"{row['enrolled_by__first_name'] or ''} {row['enrolled_by__last_name'] or ''}".strip()
+            user = users.get(row["enrolled_by_id"], {})
+            name = f"{user.get('first_name') or ''} {user.get('last_name') or ''}".strip()
             reply_rate = rate_value(REPLY_RATE, row)
             bounce_rate = rate_value(BOUNCE_RATE, row)
-            rows.append({"user": name or row["enrolled_by__username"] or "(deleted user)", "ended": row["ended"],
+            rows.append({"user": name or user.get("username") or "(deleted user)", "ended": row["ended"],
                          "reply_rate": reply_rate, "bounce_rate": bounce_rate,
                          "verdict": "good" if 7 <= reply_rate <= 13 and bounce_rate < 3 else "needs attention"})
         return ReportResult(
