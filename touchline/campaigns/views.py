@@ -1,11 +1,14 @@
-"""Campaign pages: list, create and edit, assets and tracking URLs, and the Performance tab."""
+"""Campaign pages: list, create and edit, assets and tracking URLs, an asset's page, the Performance and
+Attribution tabs and the rows behind their numbers."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -20,7 +23,8 @@ from touchline.campaigns.forms import (
 )
 from touchline.campaigns.models import AssetType, Association
 from touchline.core.models import Plan
-from touchline.reports.pipeline import Param, report_get
+from touchline.reports.exports import FORMATS, export_response
+from touchline.reports.pipeline import Param, ReportParamError, report_get, report_run
 from touchline.reports.queries.campaign_performance import CAMPAIGN_PARAMS
 from touchline.reports.views import composite_sections, filter_fields
 from touchline.sequences.models import Sequence
@@ -142,6 +146,99 @@ PERFORMANCE_REPORTS = ("campaign_overview", "campaign_contacts_sessions", "campa
 # Revenue sections by plan (SPEC §5): Revenue from professional, Revenue attribution on enterprise.
 REVENUE_REPORTS = {Plan.STARTER: (), Plan.PROFESSIONAL: ("campaign_revenue",),
                    Plan.ENTERPRISE: ("campaign_revenue", "campaign_revenue_attribution")}
+# The page-wide filters; each section's own control (chart unit, traffic source, model) rides along with them.
+PAGE_FILTERS = ("attribution", "range", "range_from", "range_to")
+SECTION_CONTROLS = {"campaign_contacts_sessions": ("unit", "Show", {"day": "Daily", "month": "Monthly"}),
+                    "campaign_revenue_attribution": ("model", "Attribution model", None)}
+ASSETS_SHOWN = 10  # rows of an asset report before "view all"
+
+
+def _query(data, keys, **more) -> str:
+    values = {key: data[key] for key in keys if data.get(key)} | {k: v for k, v in more.items() if v != ""}
+    return urlencode(values)
+
+
+def _section_links(section: dict, campaign, data) -> None:
+    """Per row, the page its number or name opens: the rows behind an Overview count, a traffic source's
+    breakdown, an asset's detail, the interactions behind an attributed amount. Sets section["table"] (rows with
+    their link) and section["link_column"]."""
+    result = section["result"]
+    key, performance = section["key"], reverse("campaigns:performance", kwargs={"campaign_id": campaign.pk})
+    interactions = reverse("campaigns:interactions", kwargs={"campaign_id": campaign.pk})
+    link, column, htmx = None, "", False
+    if key == "campaign_overview":
+        rows = reverse("campaigns:performance-rows", kwargs={"campaign_id": campaign.pk})
+        column, link = "value", lambda row: f"{rows}?{_query(data, PAGE_FILTERS, metric=row['metric'])}"
+    elif key == "campaign_traffic" and not result.params.get("source"):
+        column, htmx = "source_label", True
+        link = lambda row: f"{performance}?{_query(data, (*PAGE_FILTERS, 'unit', 'model'), source=row['source'])}"  # noqa: E731
+    elif key == "campaign_assets":
+        column = "name"
+        link = lambda row: reverse("campaigns:asset", kwargs={"campaign_id": campaign.pk,  # noqa: E731
+                                                              "asset_id": row["asset_id"]})
+    elif key in ("campaign_revenue", "campaign_revenue_attribution"):
+        model = result.params.get("model", "linear")
+        base = _query(data, ("range", "range_from", "range_to"), conversion="revenue", model=model, lookback="0",
+                      window="365")
+        column, link = "contribution", lambda row: f"{interactions}?{base}&deal={row['deal_id']}"
+        section["total_link"] = ("contribution", f"{interactions}?{base}")
+    elif key == "campaign_attribution":
+        params = result.params
+        base = _query(params, ("range", "range_from", "range_to", "conversion", "model", "lookback"))
+        group = params.get("group", "asset")
+
+        def link(row):
+            if group == "asset" and row.get("asset_id") is not None:
+                return f"{interactions}?{base}&asset={row['asset_id']}"
+            if group in ("asset", "asset_type"):
+                return f"{interactions}?{base}&asset_type={row['asset_type']}"
+            return f"{interactions}?{base}&interaction_type={row['interaction_type']}"
+        section["total_link"] = ("attributed", f"{interactions}?{base}")
+        column = "attributed"
+    section["link_column"], section["htmx_links"] = column, htmx
+    section["table"] = [{"row": row, "link": link(row) if link else ""} for row in result.rows]
+
+
+def _decorate(request, sections: list[dict], entries: tuple[str, ...], campaign, data) -> list[dict]:
+    """What the campaign page shows around each report: a unique id (the asset reports share one report), the
+    section's own control, row links, and how many asset rows show before "view all"."""
+    for entry, section in zip(entries, sections, strict=True):
+        key = entry.partition(":")[0]
+        section |= {"key": key, "entry": entry, "dom_id": entry.replace(":", "-"),
+                    "data_id": f"data-{entry.replace(':', '-')}", "shown": ASSETS_SHOWN if key == "campaign_assets"
+                    else None}
+        control = SECTION_CONTROLS.get(key)
+        if control:
+            name, label, choices = control
+            allowed = dict(section["report"].extra_params)[name]
+            choices = choices or {value: value.replace("_", " ") for value in allowed}
+            section["control"] = {"name": name, "label": label, "value": data.get(name) or allowed[0],
+                                  "choices": [(v, choices.get(v, v)) for v in allowed]}
+        if section["result"] is not None:
+            _section_links(section, campaign, data)
+            if key == "campaign_traffic" and section["result"].params.get("source"):
+                section["back"] = (f"{reverse('campaigns:performance', kwargs={'campaign_id': campaign.pk})}?"
+                                   f"{_query(data, (*PAGE_FILTERS, 'unit', 'model'))}")
+    return sections
+
+
+def _tab_page(request, campaign, *, tab: str, entries: tuple[str, ...], data, filters) -> HttpResponse:
+    """A campaign tab made of report sections. An htmx request with only=<section> redraws that section alone
+    (a section's own control: the chart's unit, a traffic source, the revenue model) and pushes the page's URL."""
+    data = data.copy()
+    only = data.pop("only", [""])[0]
+    if request.htmx and only in entries:
+        entries = (only,)
+    sections = _decorate(request, composite_sections(request, entries, data), entries, campaign, data)
+    action = reverse(f"campaigns:{tab}", kwargs={"campaign_id": campaign.pk})
+    context = {"title": f"{campaign.name} — {tab}", "campaign": campaign, "sections": sections, "tab": tab,
+               "filters": filters, "action": action, "section": "campaigns"}
+    if request.htmx and only:
+        response = render(request, "campaigns/partials/report_section.html", context | {"s": sections[0]})
+        response["HX-Push-Url"] = f"{action}?{urlencode({k: v for k, v in data.items() if k != 'campaign'})}"
+        return response
+    template = "campaigns/partials/report_sections.html" if request.htmx else "campaigns/report_tab.html"
+    return render(request, template, context)
 
 
 @login_required
@@ -151,38 +248,88 @@ def campaign_performance(request, campaign_id: int):
     data["campaign"] = str(campaign.pk)
     asset_types = sorted({a.asset.asset_type for a in selectors.associations_of(request.account, campaign)},
                          key=AssetType.values.index)
-    keys = (PERFORMANCE_REPORTS + REVENUE_REPORTS[request.account.plan]
-            + tuple(f"campaign_assets:{t}" for t in asset_types))
-    sections = composite_sections(request, keys, data, drilldowns={
-        "campaign_overview": reverse("reports:detail", kwargs={"report_key": "campaign_overview_rows"})
-        + f"?{data.urlencode()}&metric={{label_id}}"})
-    context = {"title": f"{campaign.name} — performance", "campaign": campaign, "sections": sections,
-               "filters": filter_fields(request, data, CAMPAIGN_PARAMS, hide=("campaign",)),
-               "action": reverse("campaigns:performance", kwargs={"campaign_id": campaign.pk}),
-               "section": "campaigns"}
-    return render(request, "reports/composite_partial.html" if request.htmx else "reports/composite.html", context)
+    entries = (PERFORMANCE_REPORTS + REVENUE_REPORTS[request.account.plan]
+               + tuple(f"campaign_assets:{t}" for t in asset_types))
+    return _tab_page(request, campaign, tab="performance", entries=entries, data=data,
+                     filters=filter_fields(request, data, CAMPAIGN_PARAMS, hide=("campaign",)))
+
+
+LOOKBACK_LABELS = {"0": "Whole journey", "30": "30 days", "90": "90 days", "365": "365 days"}
 
 
 @login_required
 def campaign_attribution(request, campaign_id: int):
-    """The Attribution tab: one report with its own filters (conversion, model, lookback, grouping, range), and
-    the credited interactions behind it."""
+    """The Attribution tab: one report with its own filters (conversion, model, lookback, grouping, range); each
+    amount opens the credited interactions behind it."""
     campaign = _campaign(request, campaign_id)
     data = request.GET.copy()
     data["campaign"] = str(campaign.pk)
     report = report_get("campaign_attribution")
-    rows = reverse("reports:detail", kwargs={"report_key": "campaign_credit_rows"})
-    # Each bar drills down to the credited interactions behind the numbers.
-    sections = composite_sections(request, ("campaign_attribution",), data,
-                                  drilldowns={"campaign_attribution": f"{rows}?{data.urlencode()}"})
     params = [p for p in CAMPAIGN_PARAMS if p.key != "attribution"]
-    extras = [Param(key, key.capitalize(), "", default=allowed[0],
-                    choices=lambda account, allowed=allowed: [(v, v.replace("_", " ") or "—") for v in allowed])
+    labels = {"conversion": ("Conversion", {"contact_create": "Contact create", "deal_create": "Deal create",
+                                            "revenue": "Revenue"}),
+              "model": ("Attribution model", {}), "lookback": ("Lookback", LOOKBACK_LABELS),
+              "group": ("Group by", {"asset": "Asset", "asset_type": "Asset type",
+                                     "interaction_type": "Interaction type"})}
+    extras = [Param(key, labels[key][0], "", default=allowed[0],
+                    choices=lambda account, allowed=allowed, names=labels[key][1]:
+                    [(v, names.get(v, v.replace("_", " "))) for v in allowed])
               for key, allowed in report.extra_params]
     if request.account.plan != Plan.ENTERPRISE:
         extras = [p for p in extras if p.key != "model"]  # other plans see the linear model (SPEC §5)
-    context = {"title": f"{campaign.name} — attribution", "campaign": campaign, "sections": sections,
-               "filters": filter_fields(request, data, (*params, *extras), hide=("campaign",)),
-               "action": reverse("campaigns:attribution", kwargs={"campaign_id": campaign.pk}),
-               "section": "campaigns"}
-    return render(request, "reports/composite_partial.html" if request.htmx else "reports/composite.html", context)
+    return _tab_page(request, campaign, tab="attribution", entries=("campaign_attribution",), data=data,
+                     filters=filter_fields(request, data, (*params, *extras), hide=("campaign",)))
+
+
+def _rows_page(request, campaign, report_key: str, back_tab: str, data) -> HttpResponse:
+    """The rows behind one number, inside the campaign: the report's own rows, with links to contacts and deals."""
+    result, errors = None, {}
+    try:
+        result = report_run(report_key, account=request.account, data=data)
+    except ReportParamError as error:
+        errors = error.fields
+    if result is not None and request.GET.get("format") in FORMATS:
+        return export_response(result, request.GET["format"])
+    back = reverse(f"campaigns:{back_tab}", kwargs={"campaign_id": campaign.pk})
+    keep = PAGE_FILTERS if back_tab == "performance" else (
+        "range", "range_from", "range_to", "conversion", "model", "lookback")
+    return render(request, "campaigns/rows.html", {
+        "campaign": campaign, "result": result, "errors": errors, "tab": back_tab,
+        "back": f"{back}?{_query(data, keep)}", "section": "campaigns",
+        "title": result.title if result else f"{campaign.name}: rows"})
+
+
+@login_required
+def campaign_performance_rows(request, campaign_id: int):
+    """An Overview count's drill-down: the sessions or contacts behind it (campaign_overview_rows)."""
+    campaign = _campaign(request, campaign_id)
+    data = request.GET.copy()
+    data["campaign"] = str(campaign.pk)
+    return _rows_page(request, campaign, "campaign_overview_rows", "performance", data)
+
+
+@login_required
+def campaign_interactions(request, campaign_id: int):
+    """An attributed amount's drill-down: each credited interaction with its credit (campaign_credit_rows)."""
+    campaign = _campaign(request, campaign_id)
+    data = request.GET.copy()
+    data["campaign"] = str(campaign.pk)
+    back_tab = "performance" if data.get("window") else "attribution"
+    return _rows_page(request, campaign, "campaign_credit_rows", back_tab, data)
+
+
+@login_required
+def campaign_asset(request, campaign_id: int, asset_id: int):
+    """An asset of the campaign: what it is, where it lives, its association windows with this campaign, and its
+    whole-history metrics (the asset report's row)."""
+    campaign = _campaign(request, campaign_id)
+    asset = selectors.asset_get(request.account, asset_id)
+    associations = selectors.associations_of(request.account, campaign).filter(asset=asset) if asset else None
+    if asset is None or not associations.exists():
+        raise Http404("No such asset in this campaign")
+    result = report_run("campaign_assets", account=request.account,
+                        data={"campaign": str(campaign.pk), "asset_type": asset.asset_type})
+    metrics = next((row for row in result.rows if row["asset_id"] == asset.pk), None)
+    return render(request, "campaigns/asset_detail.html", {
+        "campaign": campaign, "asset": asset, "associations": associations, "result": result, "metrics": metrics,
+        "tab": "details", "section": "campaigns"})

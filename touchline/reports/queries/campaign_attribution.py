@@ -12,6 +12,8 @@ credits stored by touchline.attribution, restricted to the interactions that cre
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -108,7 +110,8 @@ class CampaignAttribution(AttributionQueryMixin, CampaignReport):
         for row in fetched["rows"]:
             label = {"asset": row.get("asset_name"), "asset_type": row.get("asset_type"),
                      "interaction_type": row.get("interaction_type")}[group]
-            rows.append({"label": label, "attributed": _attributed(row, revenue),
+            rows.append({"label": label, "asset_id": row.get("asset_id"), "asset_type": row.get("asset_type"),
+                         "interaction_type": row.get("interaction_type"), "attributed": _attributed(row, revenue),
                          "conversions": int(row["conversions"]), "interactions": int(row["interactions"])})
         rows.sort(key=lambda r: (-r["attributed"], str(r["label"])))
         unit = "Attributed revenue" if revenue else {"contact_create": "Attributed contacts",
@@ -199,27 +202,53 @@ class CampaignCreditRows(AttributionQueryMixin, CampaignReport):
     title = "Campaign credit rows"
     description = "The interactions behind a campaign's attributed numbers, each with its credit."
     extra_params = (("conversion", KINDS), ("model", ("linear", *[m for m in ALL_MODELS if m != "linear"])),
-                    ("lookback", tuple(str(d) for d in LOOKBACKS)))
+                    ("lookback", tuple(str(d) for d in LOOKBACKS)), ("window", ("", str(REVENUE_DAYS))))
+    # Optional filters narrowing the rows to one number of a report: a deal of Revenue, a row of the
+    # Attribution tab (an asset, an asset type, an interaction type). window=365: the Revenue reports' reach.
+    FILTERS = {"deal": r"\d{1,18}", "asset": r"\d{1,18}", "asset_type": r"[a-z_]{1,40}",
+               "interaction_type": r"[a-z_]{1,40}"}
     LIMIT = 500
 
+    def parse(self, account, data, *, now):
+        query = super().parse(account, data, now=now)
+        filters, errors = {}, {}
+        for key, pattern in self.FILTERS.items():
+            value = (data.get(key) or "").strip()
+            if value and not re.fullmatch(pattern, value):
+                errors[key] = "An id." if pattern.startswith("\\d") else "An identifier (a-z and _)."
+            elif value:
+                filters[key] = value
+        if errors:
+            raise ReportParamError(errors)
+        return replace(query, extra=query.extra | filters, echo=query.echo | filters)
+
     def build(self, query):
-        start, end = _bounds(query)
+        start, end = _bounds(query, max_days=REVENUE_DAYS if query.extra["window"] else None)
         credited = _credited(query, kind=query.extra["conversion"], model=query.extra["model"],
                              lookback=int(query.extra["lookback"]), start=start, end=end)
-        return {"rows": Sql(f"SELECT q.*, ct.email FROM ({credited.sql}) q LEFT JOIN {CONTACT} ct "
-                            f"ON ct.id = q.contact_id ORDER BY q.converted_at DESC, q.occurred_at DESC "
-                            f"LIMIT {self.LIMIT}", credited.params)}
+        column = {"deal": "q.deal_id", "asset": "q.asset_id", "asset_type": "q.asset_type",
+                  "interaction_type": "q.interaction_type"}
+        where = [f"{column[key]} = %s" for key in self.FILTERS if key in query.extra]
+        values = tuple(int(query.extra[key]) if key in ("deal", "asset") else query.extra[key]
+                       for key in self.FILTERS if key in query.extra)
+        return {"rows": Sql(f"SELECT q.*, ct.email, d.name AS deal_name FROM ({credited.sql}) q "
+                            f"LEFT JOIN {CONTACT} ct ON ct.id = q.contact_id LEFT JOIN {DEAL} d ON d.id = q.deal_id "
+                            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+                            f"ORDER BY q.converted_at DESC, q.occurred_at DESC LIMIT {self.LIMIT}",
+                            (*credited.params, *values))}
 
     def shape(self, query, fetched):
         revenue = query.extra["conversion"] == "revenue"
         rows = tuple({"occurred_at": _iso(r["occurred_at"]), "interaction_type": r["interaction_type"],
-                      "asset": r["asset_name"], "contact": r["email"] or "", "converted_at": _iso(r["converted_at"]),
+                      "asset": r["asset_name"], "contact": r["email"] or "", "contact_id": r["contact_id"],
+                      "deal": r["deal_name"] or "", "deal_id": r["deal_id"], "converted_at": _iso(r["converted_at"]),
                       "credit": _attributed({"cents": r["amount_cents"], "nano": r["weight_nano"]}, revenue)}
                      for r in fetched["rows"])
         return ReportResult(
             report=self.key, title=f"{query.campaign.name}: credited interactions", params=query.echo,
             columns=(Column("occurred_at", "Interaction", "text"), Column("interaction_type", "Type", "text"),
                      Column("asset", "Asset", "text"), Column("contact", "Contact", "text"),
+                     *((Column("deal", "Deal", "text"),) if query.extra["conversion"] != "contact_create" else ()),
                      Column("converted_at", "Conversion", "text"),
                      Column("credit", "Attributed revenue" if revenue else "Credit", "money" if revenue
                             else "decimal")),
