@@ -72,6 +72,13 @@ def _check_text(obj) -> None:
             raise ValidationError({field.name: f"At most {field.max_length} characters."})
 
 
+def _check_external_id(obj) -> None:
+    if obj.external_id and type(obj).objects.filter(account=obj.account, external_id=obj.external_id).exclude(
+            pk=obj.pk).exists():
+        raise ValidationError({"external_id": f"Another {obj._meta.verbose_name} already has the external_id "
+                                              f"{obj.external_id!r}."})
+
+
 def _check_same_account(account: Account, obj, field: str) -> None:
     if obj is not None and obj.account_id != account.pk:
         raise ValidationError({field: "Not found in this account."})
@@ -117,6 +124,7 @@ def _company_validate(company: Company) -> None:
         raise ValidationError({"name": "A company needs a name."})
     company.domain = normalise_domain(company.domain)
     _check_text(company)
+    _check_external_id(company)
     _check_owner(company.account, company.owner)
 
 
@@ -163,6 +171,7 @@ def _contact_validate(contact: Contact) -> None:
     if not (contact.email or contact.first_name.strip() or contact.last_name.strip()):
         raise ValidationError({"email": "A contact needs an email or a name."})
     _check_text(contact)
+    _check_external_id(contact)
     _check_owner(contact.account, contact.owner)
     _check_same_account(contact.account, contact.company, "company")
 
@@ -297,6 +306,7 @@ def deal_create(*, account: Account, name: str, amount=None, currency: str = "US
     # A deal created straight into a won/lost stage closed when it was created, unless told otherwise.
     _apply_stage(deal, stage, closed_at or deal.created_at)
     _check_text(deal)
+    _check_external_id(deal)
     deal.save()
     _set_contacts(deal, contacts)
     return deal
@@ -327,6 +337,7 @@ def deal_update(*, deal: Deal, stage: DealStage | None = None, closed_at: dateti
             raise ValidationError({"closed_at": "An open deal has no close date."})
         deal.closed_at = closed_at
     _check_text(deal)
+    _check_external_id(deal)
     deal.save()
     if contacts is not None:
         _set_contacts(deal, contacts)

@@ -230,3 +230,15 @@ def test_api_clears_a_reference_when_a_patch_sets_it_to_null(client, token, acco
     response = client.patch(f"/api/v1/contacts/{created['id']}", {"company_id": None},
                             content_type="application/json", headers=bearer(token))
     assert response.status_code == 200 and response.json()["company_id"] is None
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/v1/companies", {"name": "Initech", "external_id": "x-1"}),
+    ("/api/v1/contacts", {"first_name": "Ada", "external_id": "x-1"}),
+    ("/api/v1/deals", {"name": "Big one", "external_id": "x-1"}),
+])
+def test_api_names_the_external_id_when_another_object_has_it(client, token, path, body):
+    assert client.post(path, body, content_type="application/json", headers=bearer(token)).status_code == 201
+    response = client.post(path, body, content_type="application/json", headers=bearer(token))
+    assert response.status_code == 422
+    assert "already has the external_id 'x-1'" in response.json()["error"]["fields"]["external_id"]
