@@ -11,7 +11,7 @@ do. Summing `weights()` × value journey by journey costs Touch objects and a Fr
    denominator, and totals accumulate as integers per (channel, length) before one exact division at the end;
 3. for the data-driven model, a conversion gives each channel present RE(c) / Σ RE of its journey however many
    touches it has (`data_driven_weights()` splits that evenly over the channel's touches), so journeys merge by
-   their *set* of channels and `data_driven_weights()` is called once per set.
+   their *set* of channels, and the sets' shares are summed as integers over one common denominator.
 
 Results are exact (`Fraction`; values are integers in the smallest unit, e.g. cents) and equal to summing the
 per-journey functions, which `tests/test_totals.py` checks.
@@ -144,14 +144,23 @@ def data_driven_totals(journeys: Iterable[tuple[Path, int]] | Mapping[tuple | by
             by_set[present] = by_set.get(present, 0) + value
         else:
             fallback[path] = value
-    totals: dict[Hashable, Fraction] = {}
+    channels = list(set().union(*merged)) if merged else []
+    data_driven_weights([Touch(i, _EPOCH, c) for i, c in enumerate(channels)], removal_effect)  # validates them
+    # Exact removal effects (floats are dyadic) as integers over one power of two: a conversion with channel set S
+    # gives c the share units(c) / Σ units(S). Summed over sets with one common denominator L = lcm of the sums,
+    # as integers, then one Fraction per channel.
+    exact = {c: Fraction(removal_effect.get(c, 0.0)) for c in channels}
+    scale = max((f.denominator for f in exact.values()), default=1)
+    units = {c: f.numerator * (scale // f.denominator) for c, f in exact.items()}
+    sums = {present: sum(units[c] for c in present) for present in by_set}
+    common = math.lcm(*sums.values()) if sums else 1
+    acc: dict[Hashable, int] = {}
     for present, value in by_set.items():
-        # one touch per channel: a channel's share of a conversion does not depend on how many touches it has
-        channels = list(present)
-        touches = [Touch(i, _EPOCH, channel) for i, channel in enumerate(channels)]
-        for i, share in data_driven_weights(touches, removal_effect).items():
-            if share:
-                totals[channels[i]] = totals.get(channels[i], 0) + share * value
+        part = common // sums[present] * value
+        for channel in present:
+            if units[channel]:
+                acc[channel] = acc.get(channel, 0) + part
+    totals: dict[Hashable, Fraction] = {c: Fraction(units[c] * a, common) for c, a in acc.items()}
     if fallback:
         for channel, total in channel_totals(fallback, ("linear",))["linear"].items():
             totals[channel] = totals.get(channel, 0) + total
