@@ -202,11 +202,12 @@ def _section_links(section: dict, campaign, data) -> None:
 def _decorate(request, sections: list[dict], entries: tuple[str, ...], campaign, data) -> list[dict]:
     """What the campaign page shows around each report: a unique id (the asset reports share one report), the
     section's own control, row links, and how many asset rows show before "view all"."""
+    first_asset = next((entry for entry in entries if entry.startswith("campaign_assets:")), None)
     for entry, section in zip(entries, sections, strict=True):
         key = entry.partition(":")[0]
         section |= {"key": key, "entry": entry, "dom_id": entry.replace(":", "-"),
                     "data_id": f"data-{entry.replace(':', '-')}", "shown": ASSETS_SHOWN if key == "campaign_assets"
-                    else None}
+                    else None, "first_asset_report": entry == first_asset}
         control = SECTION_CONTROLS.get(key)
         if control:
             name, label, choices = control
@@ -235,7 +236,7 @@ def _tab_page(request, campaign, *, tab: str, entries: tuple[str, ...], data, fi
                "filters": filters, "action": action, "section": "campaigns"}
     if request.htmx and only:
         response = render(request, "campaigns/partials/report_section.html", context | {"s": sections[0]})
-        response["HX-Push-Url"] = f"{action}?{urlencode({k: v for k, v in data.items() if k != 'campaign'})}"
+        response["HX-Push-Url"] = f"{action}?{urlencode({k: v for k, v in data.items() if k != 'campaign' and v})}"
         return response
     template = "campaigns/partials/report_sections.html" if request.htmx else "campaigns/report_tab.html"
     return render(request, template, context)

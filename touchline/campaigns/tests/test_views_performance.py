@@ -80,7 +80,7 @@ def test_a_traffic_source_opens_its_breakdown_and_leads_back(logged_in, spring):
     body = logged_in.get(f"/campaigns/{spring.pk}/performance/").content.decode()
     traffic = section(body, "campaign_traffic")
     paid = f"/campaigns/{spring.pk}/performance/?source=paid_search"
-    assert paid in links(traffic) and f'hx-get="{paid}&amp;only=campaign_traffic"' in traffic
+    assert paid in links(traffic) and """hx-vals='{"source": "paid_search"}'""" in traffic
     part = logged_in.get(f"{paid}&only=campaign_traffic", HTTP_HX_REQUEST="true").content.decode()
     assert "Search term" in part and "crm tool" in part and "All sources" in part
     assert 'name="source" value="paid_search" form="filters"' in part  # kept when the range changes
@@ -167,3 +167,18 @@ def test_credit_rows_refuse_a_filter_that_is_not_an_id(account, revenue_spring):
         report_run("campaign_credit_rows", account=account, now=NOW,
                    data={"campaign": str(revenue_spring.pk), "conversion": "revenue", "deal": "1 OR 1=1"})
     assert "deal" in error.value.fields
+
+
+def test_contacts_and_sessions_series_shows_quiet_days_and_months_as_zero(account, spring):  # noqa: F811
+    # Sessions on 1, 2, 3 and 5 March (Berlin): 4 March is quiet and shows as 0, through to 20 March ("now");
+    # the totals stay the hand-worked 4 / 1 / 3.
+    custom = {"range": "custom", "range_from": "2026-03-01", "range_to": "2026-03-31"}
+    with scope(account=account):
+        days = report_run("campaign_contacts_sessions", account=account, now=NOW,
+                          data={"campaign": str(spring.pk), "unit": "day", **custom})
+        months = report_run("campaign_contacts_sessions", account=account, now=NOW,
+                            data={"campaign": str(spring.pk), "unit": "month", "range": "all_time"})
+    assert [row["period"] for row in days.rows] == [f"2026-03-{d:02d}" for d in range(1, 21)]
+    assert [row["campaign_sessions"] for row in days.rows[:6]] == [1, 1, 1, 0, 1, 0]
+    assert days.totals == {"campaign_sessions": 4, "campaign_new_contacts": 1, "campaign_influenced_contacts": 3}
+    assert [(row["period"], row["campaign_sessions"]) for row in months.rows] == [("2026-03", 4)]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 
@@ -210,6 +211,8 @@ class CampaignContactsSessions(CampaignReport):
             for row in fetched[key]:
                 period = _iso(row["period"])[:length]
                 series.setdefault(period, dict.fromkeys(GOALS, 0))[key] = int(row["n"])
+        for period in _periods(query, list(series), query.extra["unit"]):
+            series.setdefault(period, dict.fromkeys(GOALS, 0))
         rows = tuple({"period": period} | counts for period, counts in sorted(series.items()))
         return ReportResult(
             report=self.key, title=f"{query.campaign.name}: contacts and sessions", params=query.echo,
@@ -217,6 +220,31 @@ class CampaignContactsSessions(CampaignReport):
                      *(Column.of_metric(k) for k in GOALS)),
             rows=rows, totals={k: sum(r[k] for r in rows) for k in GOALS},
             chart={"type": "line", "label": "period", "values": list(GOALS)})
+
+
+MAX_DAYS_FILLED = 731
+
+
+def _periods(query: CampaignQuery, seen: list[str], unit: str) -> list[str]:
+    """Every day or month of the series, so a quiet day shows as 0 instead of being skipped: from the range's
+    first day (else the first with data) to its last, never past today (unless data is later). Past
+    MAX_DAYS_FILLED days, days are filled from the first with data only."""
+    zone = ZoneInfo(query.account.time_zone)
+    first_seen = date.fromisoformat(min(seen) if unit == "day" else f"{min(seen)}-01") if seen else None
+    first = query.range.start.astimezone(zone).date() if query.range.start else first_seen
+    if first is None:
+        return []
+    end = min(query.range.end, query.now) if query.range.end else query.now
+    last = max(first, (end - timedelta(microseconds=1)).astimezone(zone).date())
+    if unit == "day":
+        if (last - first).days > MAX_DAYS_FILLED and first_seen is not None:
+            first = max(first, first_seen)
+        return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    months, (year, month) = [], (first.year, first.month)
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 ASSET_TYPE_PARAM = ("asset_type", tuple(AssetType.values))
