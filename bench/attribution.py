@@ -532,7 +532,7 @@ def main() -> None:
     parser.add_argument("--reference-max", type=int, default=10_000,
                         help="also time the per-journey engine at sizes up to this many conversions")
     parser.add_argument("--mam-max", type=int, default=10**9,
-                        help="run mam only at sizes up to this many conversions (it needs ~20 GB at 1M)")
+                        help="run mam only at sizes up to this many conversions (at 1M it did not fit in 14 GB)")
     parser.add_argument("--ca-nsim", type=float, default=None,
                         help="ChannelAttribution markov_model nsim_start (default its own, 1e5)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each implementation per size; the fastest counts")
