@@ -1,0 +1,81 @@
+"""The campaign Performance tab in Chromium, on the hand-built month of test_performance.py: counts open their rows,
+the chart switches to monthly and its tooltip lists every series, a traffic source opens its breakdown and keeps
+it when the page's filters change, asset reports collapse and expand and each draws its own data, and an asset's
+name opens its page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from touchline.campaigns.tests.test_performance import spring  # noqa: F401 - the hand-built month of traffic
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def chart_of(page, dom_id: str, expression: str):
+    return page.evaluate(f"() => {{ const chart = Chart.getChart(document.querySelector("
+                         f"'#section-{dom_id} canvas')); return {expression}; }}")
+
+
+def test_performance_tab_drills_down_switches_and_breaks_down_without_reloading(logged_in_page, page_errors,
+                                                                               spring):  # noqa: F811
+    page = logged_in_page
+    page.goto(f"/campaigns/{spring.pk}/performance/")
+    expect(page.locator("#overview-campaign_sessions")).to_contain_text("50.0% of the goal of 8")
+
+    # Each asset report draws its own rows (they once all drew the first asset type's).
+    assert chart_of(page, "campaign_assets-form", "chart.data.labels") == ["Demo request"]
+    assert chart_of(page, "campaign_assets-landing_page", "chart.data.labels") == ["Spring page"]
+
+    # Daily → monthly redraws the chart's section alone; the tooltip shows the month's breakdown.
+    overview_before = page.locator("#section-campaign_overview").evaluate("e => e.outerHTML")
+    page.locator("select[name=unit]").select_option("month")
+    expect(page.locator("#section-campaign_contacts_sessions tbody td").first).to_have_text("2026-03")
+    expect(page).to_have_url(re.compile(r"unit=month"))
+    page.wait_for_function("() => { const c = Chart.getChart(document.querySelector("
+                           "'#section-campaign_contacts_sessions canvas')); return c && c.$tuned; }")
+    assert chart_of(page, "campaign_contacts_sessions", "chart.options.interaction.mode") == "index"
+    assert chart_of(page, "campaign_contacts_sessions", "chart.data.labels.slice(0, 2)") == ["2026-03", "2026-04"]
+    assert page.locator("#section-campaign_overview").evaluate("e => e.outerHTML") == overview_before
+
+    # A source opens its breakdown; changing the page's filters keeps both the breakdown and the monthly chart.
+    page.locator("#section-campaign_traffic").get_by_role("link", name="Paid search").click()
+    expect(page.locator("#section-campaign_traffic")).to_contain_text("crm tool")
+    expect(page).to_have_url(re.compile(r"source=paid_search"))
+    page.locator("#filters select[name=attribution]").select_option("last_touch")
+    expect(page.locator("#overview-campaign_new_contacts")).to_contain_text("2")
+    expect(page.locator("#section-campaign_traffic")).to_contain_text("crm tool")
+    expect(page.locator("select[name=unit]")).to_have_value("month")
+    page.locator("#section-campaign_traffic").get_by_role("link", name="All sources").click()
+    expect(page.locator("#section-campaign_traffic")).to_contain_text("Organic social")
+
+    # Collapse and expand every asset report at once.
+    page.get_by_role("button", name="Collapse all").click()
+    assert page.locator("details.asset-report[open]").count() == 0
+    page.get_by_role("button", name="Expand all").click()
+    assert page.locator("details.asset-report[open]").count() == page.locator("details.asset-report").count() == 2
+
+    # A count opens the rows behind it, under the page's filters (last touch: Alice and Bob).
+    page.locator("#overview-campaign_new_contacts a").click()
+    expect(page.locator("#rows tbody tr")).to_have_count(2)
+    expect(page.locator("#rows")).to_contain_text("bob@example.org")
+    page.go_back()
+
+    # An asset's name opens its page with its whole history.
+    page.locator("#section-campaign_assets-landing_page").get_by_role("link", name="Spring page").click()
+    expect(page.locator("h1")).to_have_text("Spring page")
+    expect(page.locator("body")).to_contain_text("Whole history")
+    assert page_errors.messages == []
+
+
+def test_campaign_tabs_link_details_performance_and_attribution(logged_in_page, page_errors, spring):  # noqa: F811
+    page = logged_in_page
+    page.goto(f"/campaigns/{spring.pk}/")
+    page.get_by_role("navigation", name="Campaign").get_by_role("link", name="Attribution").click()
+    expect(page.locator("#section-campaign_attribution")).to_be_visible()
+    page.get_by_role("navigation", name="Campaign").get_by_role("link", name="Performance").click()
+    expect(page.locator("#section-campaign_overview")).to_be_visible()
+    assert page_errors.messages == []
