@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DataError, transaction
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import autodiscover_modules
 
@@ -505,6 +505,8 @@ def _apply_row(row: ParsedRow, lookups: _Lookups, report: ImportReport) -> None:
         details = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
         for field_name, messages in details.items():
             report.reject(row.line, row.type, " ".join(messages), field_name)
+    except DataError as error:  # a value its column cannot hold that no service checked (PostgreSQL: too long)
+        report.reject(row.line, row.type, f"a value does not fit its field: {str(error).strip()}")
     else:
         report.counts[row.type][outcome] += 1
 

@@ -154,3 +154,22 @@ def test_import_endpoint_rejects_a_row_whose_text_is_longer_than_its_column(clie
     assert response.json()["rejected"] == [{"line": 1, "type": "company", "field": "name",
                                             "message": "At most 255 characters."}]
     assert rows_of(account) == ([], [], [])
+
+
+def test_import_endpoint_rejects_a_row_the_database_refuses_and_keeps_the_others(client, token, account,
+                                                                              monkeypatch):
+    from dataclasses import replace
+
+    from django.db import DataError
+
+    from touchline.crm import importing
+
+    def refused(row, lookups):  # as PostgreSQL refuses a text longer than its column that no service checked
+        raise DataError("value too long for type character varying(200)")
+
+    monkeypatch.setitem(importing.ROW_TYPES, "deal", replace(importing.ROW_TYPES["deal"], apply=refused))
+    body = post(client, token, JSONL).json()
+    assert body["rejected"][-1] == {"line": 6, "type": "deal", "field": "",
+                                    "message": "a value does not fit its field: value too long for type "
+                                               "character varying(200)"}
+    assert rows_of(account) == (["co-1", "co-2"], ["c-1"], [])
