@@ -478,6 +478,32 @@ REPORTS = [("campaign_revenue", {}), ("campaign_revenue_attribution", {"model": 
            ("campaign_attribution", {"conversion": "revenue", "model": "linear", "group": "asset"})]
 
 
+def credits_digest(account) -> str:
+    """sha256 over every stored credit (what converted, which touch, model, window, weight, cents), in a fixed
+    order and by stable keys (source keys, contact and deal ids), so two runs that store the same credits
+    print the same digest whatever the credit and conversion row ids."""
+    import hashlib
+
+    from touchline.attribution.models import Credit
+
+    digest = hashlib.sha256()
+    rows = Credit.objects.filter(account=account).values_list(
+        "conversion__kind", "conversion__contact_id", "conversion__deal_id", "interaction__source_key", "model",
+        "lookback_days", "weight_nano", "amount_cents").order_by(
+        "conversion__kind", "conversion__contact_id", "conversion__deal_id", "interaction__source_key", "model",
+        "lookback_days")
+    for row in rows.iterator(chunk_size=10_000):
+        digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def result_digest(result) -> str:
+    """sha256 of a report's rows and totals: equal digests, equal numbers."""
+    import hashlib
+
+    return hashlib.sha256(repr((result.rows, sorted(result.totals.items()))).encode()).hexdigest()
+
+
 def part_two(contacts: int, repeat: int) -> list[tuple[str, ...]]:
     from django.db import connection
     from django_scopes import scope
@@ -497,11 +523,13 @@ def part_two(contacts: int, repeat: int) -> list[tuple[str, ...]]:
         counts = (Interaction.objects.filter(account=account).count(),
                   Conversion.objects.filter(account=account).count(),
                   Credit.objects.filter(account=account).count(), ChannelEffect.objects.filter(account=account).count())
+        digest = credits_digest(account)
         rows = [(f"synthetic account: {data['contacts']:,} contacts, {data['deals']:,} deals ({data['won']:,} won), "
                  f"{data['sessions']:,} sessions, {data['views']:,} page views", f"{built:.0f} s", "bulk inserts"),
                 (f"attribution_refresh(full=True): {counts[0]:,} interactions, {counts[1]:,} conversions, "
                  f"{counts[2]:,} credits, {counts[3]} channel effects", f"{seconds:.1f} s",
-                 f"{counts[2] / seconds:,.0f} credits/s, every model and lookback window, stored")]
+                 f"{counts[2] / seconds:,.0f} credits/s, every model and lookback window, stored"),
+                ("  credits digest (sha256 of every stored credit)", digest[:16], "equal digests: equal credits")]
         for key, params in REPORTS:
             samples = []
             for _ in range(repeat + 1):
@@ -513,7 +541,8 @@ def part_two(contacts: int, repeat: int) -> list[tuple[str, ...]]:
             p95 = timed[min(len(timed) - 1, round(0.95 * (len(timed) - 1)))]
             label = f"report {key}" + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
             rows.append((label, f"p50 {statistics.median(timed):,.0f} ms", f"p95 {p95:,.0f} ms over {repeat}, "
-                         f"{len(result.rows):,} rows" + ("" if p95 < 150 else " (goal: under 150 ms)")))
+                         f"{len(result.rows):,} rows" + ("" if p95 < 150 else " (goal: under 150 ms)")
+                         + f", result {result_digest(result)[:12]}"))
     return rows
 
 
@@ -538,15 +567,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each implementation per size; the fastest counts")
     parser.add_argument("--contacts", type=int, default=1_000, help="contacts of the service account (0: skip)")
     parser.add_argument("--repeat", type=int, default=20, help="runs of each report")
+    parser.add_argument("--only", choices=("engine", "service"), default=None,
+                        help="run only part 1 (engine against the other implementations) or part 2 (the service "
+                             "and the revenue reports); default both")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     RUNS[0] = max(1, args.runs)
     if args.ca_nsim:
         CA_OPTIONS["nsim_start"] = args.ca_nsim
     started = clock()
-    one = part_one(sizes, args.reference_max, args.mam_max)
+    one = part_one(sizes, args.reference_max, args.mam_max) if args.only != "service" else []
     two = []
-    if args.contacts:
+    if args.contacts and args.only != "engine":
         from bench.__main__ import _setup
 
         _setup(tempfile.mkdtemp(prefix="touchline-bench-attribution-"))
@@ -557,8 +589,10 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Touchline attribution bench — {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"{clock() - started:.0f} s in all, peak memory {peak:,.0f} MB")
-    print(f"\nFrom raw touches to per-channel totals (fastest of {RUNS[0]} run(s); ratio = their time / Touchline's)")
-    _print(("journeys / models", "Touchline", "ChannelAttribution", "×CA", "mam", "×mam", "agreement"), one)
+    if one:
+        print(f"\nFrom raw touches to per-channel totals (fastest of {RUNS[0]} run(s); ratio = their time / "
+              "Touchline's)")
+        _print(("journeys / models", "Touchline", "ChannelAttribution", "×CA", "mam", "×mam", "agreement"), one)
     if two:
         print(f"\nThe service and the revenue reports ({vendor})")
         _print(("measure", "result", "notes"), two)
