@@ -10,7 +10,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from touchline.attribution.tests.test_credits import history  # noqa: F401 - the revenue history
 from touchline.campaigns.tests.test_performance import spring  # noqa: F401 - the hand-built month of traffic
+from touchline.core.models import Plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -78,4 +80,37 @@ def test_campaign_tabs_link_details_performance_and_attribution(logged_in_page, 
     expect(page.locator("#section-campaign_attribution")).to_be_visible()
     page.get_by_role("navigation", name="Campaign").get_by_role("link", name="Performance").click()
     expect(page.locator("#section-campaign_overview")).to_be_visible()
+    assert page_errors.messages == []
+
+
+@pytest.fixture
+def revenue_spring(account, history):  # noqa: F811
+    from datetime import UTC, datetime
+
+    from touchline.campaigns import services as campaigns
+    from touchline.tracking.models import Form
+
+    account.plan = Plan.ENTERPRISE
+    account.save()
+    campaign = campaigns.campaign_create(account=account, name="Spring", utm_campaign="spring")
+    campaigns.association_add(campaign=campaign, asset=campaigns.form_asset(form=Form.objects.get()),
+                              at=datetime(2026, 3, 1, tzinfo=UTC))
+    return campaign
+
+
+def test_attribution_tab_models_follow_the_conversion_and_amounts_open_interactions(logged_in_page, page_errors,
+                                                                                   revenue_spring):
+    page = logged_in_page
+    page.goto(f"/campaigns/{revenue_spring.pk}/attribution/")
+    model = page.locator("#filters select[name=model]")
+    assert "Full path" not in model.inner_text()  # contact create: no W-shaped, no full path
+    page.locator("#filters select[name=conversion]").select_option("revenue")
+    expect(page.locator("#filters select[name=model]")).to_contain_text("Full path")
+    page.locator("#filters select[name=model]").select_option("full_path")
+    expect(page.locator("#section-campaign_attribution")).to_contain_text("Model full_path")
+    page.locator("#filters select[name=conversion]").select_option("contact_create")
+    expect(page.locator("#tab-body")).to_contain_text("Full path does not apply to contact create; showing Linear.")
+    expect(page.locator("#filters select[name=model]")).to_have_value("linear")
+    page.locator("#section-campaign_attribution tbody a").first.click()
+    expect(page.locator("#rows tbody tr").first).to_contain_text("alice@example.org")
     assert page_errors.messages == []

@@ -13,6 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from touchline.attribution.engine import MODELS_FOR
+from touchline.attribution.models import InteractionType
+from touchline.attribution.selectors import UTM_ASSET_TYPE
 from touchline.campaigns import selectors, services
 from touchline.campaigns.forms import (
     CampaignForm,
@@ -148,8 +151,14 @@ REVENUE_REPORTS = {Plan.STARTER: (), Plan.PROFESSIONAL: ("campaign_revenue",),
                    Plan.ENTERPRISE: ("campaign_revenue", "campaign_revenue_attribution")}
 # The page-wide filters; each section's own control (chart unit, traffic source, model) rides along with them.
 PAGE_FILTERS = ("attribution", "range", "range_from", "range_to")
+MODEL_LABELS = {"first_interaction": "First interaction", "last_interaction": "Last interaction", "linear": "Linear",
+                "u_shaped": "U-shaped", "w_shaped": "W-shaped", "full_path": "Full path", "time_decay": "Time decay",
+                "j_shaped": "J-shaped", "inverse_j": "Inverse J", "data_driven": "Data-driven"}
 SECTION_CONTROLS = {"campaign_contacts_sessions": ("unit", "Show", {"day": "Daily", "month": "Monthly"}),
-                    "campaign_revenue_attribution": ("model", "Attribution model", None)}
+                    "campaign_revenue_attribution": ("model", "Attribution model", MODEL_LABELS)}
+# Readable names of the Attribution tab's asset-type and interaction-type rows (the report keeps the identifiers).
+GROUP_LABELS = {"asset_type": dict(AssetType.choices) | {UTM_ASSET_TYPE: "UTM traffic"},
+                "interaction_type": dict(InteractionType.choices)}
 ASSETS_SHOWN = 10  # rows of an asset report before "view all"
 
 
@@ -195,8 +204,14 @@ def _section_links(section: dict, campaign, data) -> None:
             return f"{interactions}?{base}&interaction_type={row['interaction_type']}"
         section["total_link"] = ("attributed", f"{interactions}?{base}")
         column = "attributed"
+        names = GROUP_LABELS.get(group)
+        if names:
+            section["table"] = [{"row": row | {"label": names.get(row["label"], row["label"])}, "link": link(row)}
+                                for row in result.rows]
+            for row in section["chart"]["rows"]:
+                row["label"] = names.get(row["label"], row["label"])
     section["link_column"], section["htmx_links"] = column, htmx
-    section["table"] = [{"row": row, "link": link(row) if link else ""} for row in result.rows]
+    section.setdefault("table", [{"row": row, "link": link(row) if link else ""} for row in result.rows])
 
 
 def _decorate(request, sections: list[dict], entries: tuple[str, ...], campaign, data) -> list[dict]:
@@ -223,7 +238,8 @@ def _decorate(request, sections: list[dict], entries: tuple[str, ...], campaign,
     return sections
 
 
-def _tab_page(request, campaign, *, tab: str, entries: tuple[str, ...], data, filters) -> HttpResponse:
+def _tab_page(request, campaign, *, tab: str, entries: tuple[str, ...], data, filters,
+              notice: str = "") -> HttpResponse:
     """A campaign tab made of report sections. An htmx request with only=<section> redraws that section alone
     (a section's own control: the chart's unit, a traffic source, the revenue model) and pushes the page's URL."""
     data = data.copy()
@@ -233,12 +249,15 @@ def _tab_page(request, campaign, *, tab: str, entries: tuple[str, ...], data, fi
     sections = _decorate(request, composite_sections(request, entries, data), entries, campaign, data)
     action = reverse(f"campaigns:{tab}", kwargs={"campaign_id": campaign.pk})
     context = {"title": f"{campaign.name} — {tab}", "campaign": campaign, "sections": sections, "tab": tab,
-               "filters": filters, "action": action, "section": "campaigns"}
+               "filters": filters, "action": action, "section": "campaigns", "notice": notice,
+               "has_assets": any(entry.startswith("campaign_assets:") for entry in entries)}
     if request.htmx and only:
         response = render(request, "campaigns/partials/report_section.html", context | {"s": sections[0]})
         response["HX-Push-Url"] = f"{action}?{urlencode({k: v for k, v in data.items() if k != 'campaign' and v})}"
         return response
-    template = "campaigns/partials/report_sections.html" if request.htmx else "campaigns/report_tab.html"
+    # The Attribution tab's filters depend on each other (the models of a conversion): htmx redraws them too.
+    template = ("campaigns/partials/report_sections.html" if request.htmx and tab == "performance"
+                else "campaigns/partials/tab_body.html" if request.htmx else "campaigns/report_tab.html")
     return render(request, template, context)
 
 
@@ -267,19 +286,29 @@ def campaign_attribution(request, campaign_id: int):
     data["campaign"] = str(campaign.pk)
     report = report_get("campaign_attribution")
     params = [p for p in CAMPAIGN_PARAMS if p.key != "attribution"]
+    # The model picker offers the models of the chosen conversion (SPEC §3: W-shaped from deal create, full path
+    # for revenue); a model left over from another conversion falls back to linear, and the page says so.
+    conversion = data.get("conversion") or "contact_create"
+    applicable = MODELS_FOR.get(conversion, MODELS_FOR["contact_create"])
+    notice = ""
+    if data.get("model") and data["model"] in MODEL_LABELS and data["model"] not in applicable:
+        notice = (f"{MODEL_LABELS[data['model']]} does not apply to "
+                  f"{conversion.replace('_', ' ')}; showing {MODEL_LABELS['linear']}.")
+        data["model"] = "linear"
     labels = {"conversion": ("Conversion", {"contact_create": "Contact create", "deal_create": "Deal create",
                                             "revenue": "Revenue"}),
-              "model": ("Attribution model", {}), "lookback": ("Lookback", LOOKBACK_LABELS),
+              "model": ("Attribution model", MODEL_LABELS), "lookback": ("Lookback", LOOKBACK_LABELS),
               "group": ("Group by", {"asset": "Asset", "asset_type": "Asset type",
                                      "interaction_type": "Interaction type"})}
     extras = [Param(key, labels[key][0], "", default=allowed[0],
-                    choices=lambda account, allowed=allowed, names=labels[key][1]:
-                    [(v, names.get(v, v.replace("_", " "))) for v in allowed])
+                    choices=lambda account, key=key, allowed=allowed, names=labels[key][1]:
+                    [(v, names.get(v, v.replace("_", " "))) for v in allowed
+                     if key != "model" or v in applicable])
               for key, allowed in report.extra_params]
     if request.account.plan != Plan.ENTERPRISE:
         extras = [p for p in extras if p.key != "model"]  # other plans see the linear model (SPEC §5)
     return _tab_page(request, campaign, tab="attribution", entries=("campaign_attribution",), data=data,
-                     filters=filter_fields(request, data, (*params, *extras), hide=("campaign",)))
+                     filters=filter_fields(request, data, (*params, *extras), hide=("campaign",)), notice=notice)
 
 
 def _rows_page(request, campaign, report_key: str, back_tab: str, data) -> HttpResponse:

@@ -182,3 +182,35 @@ def test_contacts_and_sessions_series_shows_quiet_days_and_months_as_zero(accoun
     assert [row["campaign_sessions"] for row in days.rows[:6]] == [1, 1, 1, 0, 1, 0]
     assert days.totals == {"campaign_sessions": 4, "campaign_new_contacts": 1, "campaign_influenced_contacts": 3}
     assert [(row["period"], row["campaign_sessions"]) for row in months.rows] == [("2026-03", 4)]
+
+
+def test_attribution_tab_offers_the_models_of_the_chosen_conversion(logged_in, account, revenue_spring):
+    account.plan = Plan.ENTERPRISE
+    account.save()
+    page = f"/campaigns/{revenue_spring.pk}/attribution/"
+    body = logged_in.get(f"{page}?conversion=contact_create").content.decode()
+    models = re.search(r'<select name="model".*?</select>', body, re.S).group(0)
+    assert "U-shaped" in models and "w_shaped" not in models and "full_path" not in models
+    assert "Full path" in logged_in.get(f"{page}?conversion=revenue").content.decode()
+    # W-shaped chosen for revenue, then the conversion switched to contact create: linear, and the page says so.
+    switched = logged_in.get(f"{page}?conversion=contact_create&model=w_shaped", HTTP_HX_REQUEST="true")
+    text = switched.content.decode()
+    assert text.lstrip().startswith('<div id="tab-body">') and 'id="filters"' in text  # the filters redraw too
+    assert "W-shaped does not apply to contact create; showing Linear." in text and "Model linear" in text
+
+
+def test_attribution_tab_names_asset_types_and_interaction_types(logged_in, revenue_spring):
+    page = f"/campaigns/{revenue_spring.pk}/attribution/?conversion=contact_create"
+    by_type = section(logged_in.get(f"{page}&group=asset_type").content.decode(), "campaign_attribution")
+    assert "<td>UTM traffic</td>" in by_type and "<td>Form</td>" in by_type
+    by_interaction = section(logged_in.get(f"{page}&group=interaction_type").content.decode(),
+                             "campaign_attribution")
+    assert "<td>Page view</td>" in by_interaction and "interaction_type=page_view" in by_interaction
+
+
+def test_a_campaign_without_assets_says_where_to_add_them(logged_in, account):
+    with scope(account=account):
+        campaign = Campaign.objects.create(account=account, name="Empty", utm_campaign="empty")
+    body = logged_in.get(f"/campaigns/{campaign.pk}/performance/").content.decode()
+    assert "No assets yet" in body and f'href="/campaigns/{campaign.pk}/"' in body
+    assert "<canvas" not in section(body, "campaign_traffic")  # no empty chart, the table says "Nothing yet."
