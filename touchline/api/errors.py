@@ -130,7 +130,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     # Services check the fields they know; this answers for the rest instead of a 500.
     @api.exception_handler(DataError)
     def _data_error(request, exc: DataError):
-        return respond(request, 422, "invalid", f"A value in the request does not fit in its field: {exc}".strip())
+        return respond(request, 422, "invalid", f"A value in the request is not one the database can hold: {exc}")
 
     @api.exception_handler(OverflowError)
     def _overflow(request, exc: OverflowError):

@@ -1,6 +1,6 @@
 """API rate limit: at most API_RATE_LIMIT_PER_MINUTE requests per caller per clock minute (0 turns it off).
 
-The caller is the API token (its key id), else the session's user, else — for an endpoint without
+The caller is the API token (its key id), else the browser session (its key), else — for an endpoint without
 authentication — the client address. Requests are counted in fixed windows aligned to the clock minute, so the
 answer past the limit (429 `rate_limited`) can say exactly when the next window opens (`Retry-After`, whole
 seconds). Counting is `rate_limit_allows`, the counter in Django's cache that the booking page and the ESP
@@ -34,7 +34,8 @@ def caller_key(request) -> str:
         return f"token:{token.key_id}"
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
+        session_key = getattr(getattr(request, "session", None), "session_key", None)
+        return f"session:{session_key}" if session_key else f"user:{user.pk}"
     return f"ip:{request.META.get('REMOTE_ADDR', '')}"
 
 

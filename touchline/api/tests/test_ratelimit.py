@@ -1,4 +1,4 @@
-"""The API rate limit: API_RATE_LIMIT_PER_MINUTE requests per token (or session user) per clock minute."""
+"""The API rate limit: API_RATE_LIMIT_PER_MINUTE requests per token (or browser session) per clock minute."""
 
 import pytest
 from django.core.cache import cache
@@ -71,12 +71,16 @@ def test_rate_limit_starts_again_when_the_next_clock_minute_begins(client, user,
     assert statuses(client, bearer(plain)) == [200, 200, 200, 429]
 
 
-def test_rate_limit_counts_a_browser_session_per_user(client, user, account, limit_3):
+def test_rate_limit_counts_each_browser_session_on_its_own(client, user, account, limit_3):
+    from django.test import Client
+
     other = user_create(username="bob", email="bob@acme.test", password="another long passphrase", account=account)
     client.force_login(user)
     assert statuses(client) == [200, 200, 200, 429]
-    client.force_login(other)
-    assert statuses(client, n=1) == [200]
+    second_browser = Client()
+    second_browser.force_login(other)
+    assert statuses(second_browser, n=1) == [200]
+    assert statuses(client, n=1) == [429]
 
 
 def test_rate_limit_does_not_count_requests_refused_as_unauthenticated(client, user, account, limit_3):
