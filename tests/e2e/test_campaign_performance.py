@@ -114,3 +114,23 @@ def test_attribution_tab_models_follow_the_conversion_and_amounts_open_interacti
     page.locator("#section-campaign_attribution tbody a").first.click()
     expect(page.locator("#rows tbody tr").first).to_contain_text("alice@example.org")
     assert page_errors.messages == []
+
+
+def test_typing_dates_makes_a_custom_range_once_both_days_are_set(logged_in_page, page_errors, spring):  # noqa: F811
+    page = logged_in_page
+    page.goto(f"/campaigns/{spring.pk}/performance/")
+    sessions = page.locator("#overview-campaign_sessions td").nth(1)
+    expect(sessions).to_have_text("4")
+    page.locator("#filters input[name=range_from]").fill("2026-03-02")
+    page.locator("#filters input[name=range_from]").dispatch_event("change")
+    page.wait_for_timeout(300)
+    expect(page.locator("#filters select[name=range]")).to_have_value("custom")
+    assert page.locator(".flash-error").count() == 0  # no "a custom range needs a last day" yet
+    page.locator("#filters input[name=range_to]").fill("2026-03-04")
+    page.locator("#filters input[name=range_to]").dispatch_event("change")
+    expect(sessions).to_have_text("2")  # S2 and D1 (test_performance.py)
+    expect(page).to_have_url(re.compile(r"range=custom&range_from=2026-03-02&range_to=2026-03-04"))
+    page.locator("#filters select[name=range]").select_option("all_time")
+    expect(sessions).to_have_text("4")
+    expect(page.locator("#filters input[name=range_from]")).to_have_value("")
+    assert page_errors.messages == []

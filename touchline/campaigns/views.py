@@ -3,7 +3,9 @@ Attribution tabs and the rows behind their numbers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -320,13 +322,29 @@ def _rows_page(request, campaign, report_key: str, back_tab: str, data) -> HttpR
         errors = error.fields
     if result is not None and request.GET.get("format") in FORMATS:
         return export_response(result, request.GET["format"])
+    rows = [_local_times(row, request.account.time_zone) for row in result.rows] if result else []
     back = reverse(f"campaigns:{back_tab}", kwargs={"campaign_id": campaign.pk})
     keep = PAGE_FILTERS if back_tab == "performance" else (
         "range", "range_from", "range_to", "conversion", "model", "lookback")
     return render(request, "campaigns/rows.html", {
-        "campaign": campaign, "result": result, "errors": errors, "tab": back_tab,
+        "campaign": campaign, "result": result, "rows": rows, "errors": errors, "tab": back_tab,
         "back": f"{back}?{_query(data, keep)}", "section": "campaigns",
         "title": result.title if result else f"{campaign.name}: rows"})
+
+
+TIME_COLUMNS = ("at", "occurred_at", "converted_at")
+
+
+def _local_times(row: dict, time_zone: str) -> dict:
+    """A drill-down row with its instants shown on the account's clock, to the minute (the report and its exports
+    keep ISO 8601 in UTC)."""
+    shown = dict(row)
+    for key in TIME_COLUMNS:
+        if row.get(key):
+            moment = datetime.fromisoformat(str(row[key]))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            shown[key] = moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M")
+    return shown
 
 
 @login_required

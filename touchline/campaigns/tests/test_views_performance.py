@@ -55,6 +55,7 @@ def test_overview_counts_open_the_rows_behind_them_with_the_page_filters(logged_
     page = logged_in.get(rows).content.decode()
     # Last touch: Alice and Bob both last touched the associated form at their creation.
     assert re.findall(r"[a-z]+@example\.org", page) == ["bob@example.org", "alice@example.org"]
+    assert "2026-03-04 09:01" in page and "2026-03-03 11:02" in page  # created at, on the account's (Berlin) clock
     with scope(account=spring.account):
         bob = Contact.objects.get(email="bob@example.org")
     assert f"/contacts/{bob.pk}/" in links(page)
