@@ -104,7 +104,7 @@ def test_import_endpoint_answers_422_when_the_body_is_not_utf8(client, token, ac
 
 def test_import_endpoint_answers_422_naming_the_parameter_when_the_type_is_unknown(client, token):
     response = post(client, token, "email\na@b.test\n", content_type="text/csv", query="?type=kontakt")
-    assert response.status_code == 422 and response.json()["error"]["fields"] == {"type": "unknown"}
+    assert response.status_code == 422 and set(response.json()["error"]["fields"]) == {"type"}
 
 
 def test_import_endpoint_answers_413_when_the_body_is_over_the_limit(client, token, account):
