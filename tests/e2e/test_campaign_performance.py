@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django_scopes import scope
 from playwright.sync_api import expect
 
 from touchline.attribution.tests.test_credits import history  # noqa: F401 - the revenue history
+from touchline.campaigns import services as campaign_services
+from touchline.campaigns.models import AssetType
 from touchline.campaigns.tests.test_performance import spring  # noqa: F401 - the hand-built month of traffic
 from touchline.core.models import Plan
 
@@ -24,13 +27,21 @@ def chart_of(page, dom_id: str, expression: str):
 
 def test_performance_tab_drills_down_switches_and_breaks_down_without_reloading(logged_in_page, page_errors,
                                                                                spring):  # noqa: F811
+    with scope(account=spring.account):
+        for asset_type, name in ((AssetType.LANDING_PAGE, "Second page"), (AssetType.BLOG_POST, "Post A"),
+                                 (AssetType.BLOG_POST, "Post B")):
+            asset = campaign_services.page_asset_get_or_create(
+                account=spring.account, url=f"https://example.com/{name.replace(' ', '-')}", asset_type=asset_type,
+                name=name)
+            campaign_services.association_add(campaign=spring, asset=asset)
     page = logged_in_page
     page.goto(f"/campaigns/{spring.pk}/performance/")
     expect(page.locator("#overview-campaign_sessions")).to_contain_text("50.0% of the goal of 8")
 
     # Each asset report draws its own rows (they once all drew the first asset type's).
-    assert chart_of(page, "campaign_assets-form", "chart.data.labels") == ["Demo request"]
-    assert chart_of(page, "campaign_assets-landing_page", "chart.data.labels") == ["Spring page"]
+    assert sorted(chart_of(page, "campaign_assets-landing_page", "chart.data.labels")) == ["Second page",
+                                                                                          "Spring page"]
+    assert sorted(chart_of(page, "campaign_assets-blog_post", "chart.data.labels")) == ["Post A", "Post B"]
 
     # Daily → monthly redraws the chart's section alone; the tooltip shows the month's breakdown.
     overview_before = page.locator("#section-campaign_overview").evaluate("e => e.outerHTML")
@@ -58,7 +69,7 @@ def test_performance_tab_drills_down_switches_and_breaks_down_without_reloading(
     page.get_by_role("button", name="Collapse all").click()
     assert page.locator("details.asset-report[open]").count() == 0
     page.get_by_role("button", name="Expand all").click()
-    assert page.locator("details.asset-report[open]").count() == page.locator("details.asset-report").count() == 2
+    assert page.locator("details.asset-report[open]").count() == page.locator("details.asset-report").count() == 3
 
     # A count opens the rows behind it, under the page's filters (last touch: Alice and Bob).
     page.locator("#overview-campaign_new_contacts a").click()

@@ -28,6 +28,7 @@ from touchline.campaigns.forms import (
 )
 from touchline.campaigns.models import AssetType, Association
 from touchline.core.models import Plan
+from touchline.crm.models import TrafficSource
 from touchline.reports.exports import FORMATS, export_response
 from touchline.reports.pipeline import Param, ReportParamError, report_get, report_run
 from touchline.reports.queries.campaign_performance import CAMPAIGN_PARAMS
@@ -333,12 +334,15 @@ def _rows_page(request, campaign, report_key: str, back_tab: str, data) -> HttpR
 
 
 TIME_COLUMNS = ("at", "occurred_at", "converted_at")
+SOURCE_LABELS = dict(TrafficSource.choices)
 
 
 def _local_times(row: dict, time_zone: str) -> dict:
-    """A drill-down row with its instants shown on the account's clock, to the minute (the report and its exports
-    keep ISO 8601 in UTC)."""
+    """A drill-down row with its instants shown on the account's clock, to the minute, and its traffic source by
+    name (the report and its exports keep ISO 8601 in UTC and the identifiers)."""
     shown = dict(row)
+    if row.get("source"):
+        shown["source"] = SOURCE_LABELS.get(row["source"], row["source"])
     for key in TIME_COLUMNS:
         if row.get(key):
             moment = datetime.fromisoformat(str(row[key]))

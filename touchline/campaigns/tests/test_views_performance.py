@@ -8,6 +8,7 @@ Numbers are the hand-worked ones of test_performance.py (web traffic) and attrib
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -56,6 +57,9 @@ def test_overview_counts_open_the_rows_behind_them_with_the_page_filters(logged_
     # Last touch: Alice and Bob both last touched the associated form at their creation.
     assert re.findall(r"[a-z]+@example\.org", page) == ["bob@example.org", "alice@example.org"]
     assert "2026-03-04 09:01" in page and "2026-03-03 11:02" in page  # created at, on the account's (Berlin) clock
+    assert "2 rows;" in page
+    sessions = logged_in.get(f"/campaigns/{spring.pk}/performance/rows/?metric=campaign_sessions").content.decode()
+    assert "<td>Email marketing</td>" in sessions and "email_marketing" not in sessions.split("<table")[1]
     with scope(account=spring.account):
         bob = Contact.objects.get(email="bob@example.org")
     assert f"/contacts/{bob.pk}/" in links(page)
@@ -87,14 +91,27 @@ def test_a_traffic_source_opens_its_breakdown_and_leads_back(logged_in, spring):
     assert 'name="source" value="paid_search" form="filters"' in part  # kept when the range changes
 
 
+def add_pages(account, campaign, asset_type: str, *names: str) -> None:
+    with scope(account=account):
+        for name in names:
+            asset = campaign_services.page_asset_get_or_create(
+                account=account, url=f"https://example.com/{name.lower().replace(' ', '-')}", asset_type=asset_type,
+                name=name)
+            campaign_services.association_add(campaign=campaign, asset=asset)
+
+
 def test_each_asset_report_has_its_own_chart_and_its_names_open_the_asset(logged_in, account, spring):  # noqa: F811
+    add_pages(account, spring, AssetType.LANDING_PAGE, "Second page")
+    add_pages(account, spring, AssetType.BLOG_POST, "Post A", "Post B")
     body = logged_in.get(f"/campaigns/{spring.pk}/performance/").content.decode()
     # One report runs once per asset type: each section needs its own ids, or every chart draws the first's data.
-    for asset_type in ("landing_page", "form"):
+    for asset_type, names in (("landing_page", ["Second page", "Spring page"]), ("blog_post", ["Post A", "Post B"])):
         assert f'id="section-campaign_assets-{asset_type}"' in body
-        assert f'id="data-campaign_assets-{asset_type}"' in body
+        data = re.search(rf'id="data-campaign_assets-{asset_type}"[^>]*>(.*?)</script>', body, re.S).group(1)
+        assert sorted(row["name"] for row in json.loads(data)["rows"]) == names
+    assert 'id="section-campaign_assets-form"' in body
     with scope(account=account):
-        page = spring.associations.get(asset__asset_type=AssetType.LANDING_PAGE).asset
+        page = spring.associations.get(asset__name="Spring page").asset
     asset_url = f"/campaigns/{spring.pk}/assets/{page.pk}/"
     assert asset_url in links(section(body, "campaign_assets-landing_page"))
     detail = logged_in.get(asset_url).content.decode()
@@ -107,15 +124,13 @@ def test_each_asset_report_has_its_own_chart_and_its_names_open_the_asset(logged
 
 
 def test_an_asset_report_shows_ten_assets_then_view_all(logged_in, account, spring):  # noqa: F811
-    with scope(account=account):
-        for n in range(11):
-            blog = campaign_services.page_asset_get_or_create(
-                account=account, url=f"https://example.com/blog/{n}", asset_type=AssetType.BLOG_POST,
-                name=f"Post {n:02d}")
-            campaign_services.association_add(campaign=spring, asset=blog)
+    add_pages(account, spring, AssetType.BLOG_POST, *(f"Post {n:02d}" for n in range(11)))
     blogs = section(logged_in.get(f"/campaigns/{spring.pk}/performance/").content.decode(),
                     "campaign_assets-blog_post")
-    assert blogs.count('class="more-row" hidden') == 1 and "View all 11" in blogs
+    assert blogs.count('class="more-row" hidden') == 1 and "View all 11" in blogs and "<canvas" in blogs
+    # One asset: its numbers say it all, without a one-bar chart.
+    assert "<canvas" not in section(logged_in.get(f"/campaigns/{spring.pk}/performance/").content.decode(),
+                                    "campaign_assets-form")
     assert '<details class="asset-report" open>' in blogs  # each asset report expands and collapses
 
 
