@@ -192,7 +192,7 @@ def _section_links(section: dict, campaign, data) -> None:
         model = result.params.get("model", "linear")
         base = _query(data, ("range", "range_from", "range_to"), conversion="revenue", model=model, lookback="0",
                       window="365")
-        column, link = "contribution", lambda row: f"{interactions}?{base}&deal={row['deal_id']}"
+        column, link = ("contribution", "amount"), lambda row: f"{interactions}?{base}&deal={row['deal_id']}"
         section["total_link"] = ("contribution", f"{interactions}?{base}")
     elif key == "campaign_attribution":
         params = result.params
@@ -213,7 +213,8 @@ def _section_links(section: dict, campaign, data) -> None:
                                 for row in result.rows]
             for row in section["chart"]["rows"]:
                 row["label"] = names.get(row["label"], row["label"])
-    section["link_column"], section["htmx_links"] = column, htmx
+    section["link_columns"] = (column,) if isinstance(column, str) else column
+    section["htmx_links"] = htmx
     section.setdefault("table", [{"row": row, "link": link(row) if link else ""} for row in result.rows])
 
 

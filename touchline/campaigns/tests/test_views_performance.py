@@ -150,6 +150,11 @@ def test_a_deals_revenue_opens_its_interactions_with_their_shares(logged_in, acc
     target = (f"/campaigns/{revenue_spring.pk}/interactions/?conversion=revenue&model=linear&lookback=0"
               f"&window=365&deal={deal.pk}")
     assert target in links(revenue)
+    # The four numbers of SPEC §2 up front; the total and both amounts of a deal open its interactions.
+    assert re.search(r'Contacts with revenue</p><p class="kpi-value">1<', revenue)
+    assert re.search(r'Deals with revenue</p><p class="kpi-value">1<', revenue)
+    assert links(revenue).count(target) == 2  # deal contribution and associated deal value
+    assert target.replace(f"&deal={deal.pk}", "") in links(revenue)
     page = logged_in.get(target).content.decode()
     # Linear: 333.33 + 333.33 (the two UTM page views) + 333.34 (the form), all of Big's 1,000.00.
     assert sorted(re.findall(r"33\d\.3\d", page)) == ["333.33", "333.33", "333.34"]
