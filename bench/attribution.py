@@ -8,9 +8,12 @@ direct, email and paid search), values in cents. The raw touches are columns —
 in the order an index on (journey, time) returns them, plus per journey: converted, value. Each implementation is
 timed from those columns to per-channel totals, input preparation included:
 
-- Touchline: numpy finds where journeys start (what the database's ORDER BY would give) and each journey becomes
-  a bytes path of channel codes; then the engine, pure Python: `channel_totals` (first, last, linear, exact),
-  `removal_effects` and `data_driven_totals` (exact).
+- Touchline: `TouchColumns` (engine/totals.py, numpy) built from the raw columns themselves — it checks they are
+  in (journey, time) order (sorting them if not), finds where journeys start and their runs of one channel — then
+  `.channel_totals` (first, last, linear), `.removal_effects` and `.data_driven_totals`, all exact (int64 sums
+  bounded before use, Fractions at the end). All of that is timed. For reference the pure-Python engine is timed
+  too, from the same columns: each journey becomes a bytes path of channel codes (numpy finds where journeys
+  start), then `channel_totals`, `removal_effects` and `data_driven_totals`; both must give the same exact totals.
 - ChannelAttribution (C++): the same bytes paths, merged per distinct path into its one-row-per-path input with
   one-letter channel names (the cheapest strings to build and parse), `heuristic_models` and `markov_model`
   (order 1, its defaults: Monte Carlo, 1e5 walks at the start, ncore=1).
@@ -55,6 +58,7 @@ from touchline.attribution.engine import (
     Conversion,
     Positions,
     Touch,
+    TouchColumns,
     channel_totals,
     data_driven_totals,
     merged_paths,
@@ -131,14 +135,30 @@ def named(totals: dict) -> dict[str, object]:
     return {CHANNELS[code]: total for code, total in totals.items()}
 
 
+def touch_columns(raw: Raw) -> TouchColumns:
+    """The engine's columns, from the raw ones: order checked against the times, journeys and runs found."""
+    return TouchColumns(raw.journey, raw.channel, raw.value, converted=raw.converted, at=raw.at)
+
+
 def touchline_heuristics(raw: Raw) -> dict[str, dict[str, Fraction]]:
+    return {model: named(totals) for model, totals in touch_columns(raw).channel_totals(HEURISTICS).items()}
+
+
+def touchline_markov(raw: Raw) -> tuple[dict[str, float], dict[str, Fraction]]:
+    columns = touch_columns(raw)
+    effects = columns.removal_effects()
+    return named(effects), named(columns.data_driven_totals(effects))
+
+
+def python_heuristics(raw: Raw) -> dict[str, dict[str, Fraction]]:
+    """The pure-Python engine (the reference): bytes paths merged, `channel_totals`."""
     paths = byte_paths(raw)
     converting = merged_paths((p, v) for p, v, c in zip(paths, raw.value.tolist(), raw.converted.tolist(),
                                                           strict=True) if c)
     return {model: named(totals) for model, totals in channel_totals(converting, HEURISTICS).items()}
 
 
-def touchline_markov(raw: Raw) -> tuple[dict[str, float], dict[str, Fraction]]:
+def python_markov(raw: Raw) -> tuple[dict[str, float], dict[str, Fraction]]:
     paths = byte_paths(raw)
     converted = raw.converted.tolist()
     effects = removal_effects(zip(paths, converted, strict=True))
@@ -327,8 +347,8 @@ def warm_up() -> None:
         for length in range(1, 257):
             _positional_shares(model, length)
     raw = generate(300, seed=1)
-    for fn in (touchline_heuristics, touchline_markov, ca_heuristics, ca_markov, ca_chain_exact, mam_heuristics,
-               mam_markov):
+    for fn in (touchline_heuristics, touchline_markov, python_heuristics, python_markov, ca_heuristics, ca_markov,
+               ca_chain_exact, mam_heuristics, mam_markov):
         fn(raw)
 
 
@@ -349,13 +369,19 @@ def part_one(sizes: list[int], reference_max: int, mam_max: int) -> list[tuple[s
             mam_cells, mam_check = (f"{t_mam:.2f} s", f"{t_mam / t_tl:.1f}×"), f"mam {cents_check(ours, theirs_mam)}"
         rows.append(("  first, last, linear", f"{t_tl:.2f} s", f"{t_ca:.2f} s", f"{t_ca / t_tl:.1f}×", *mam_cells,
                      f"CA {cents_check(ours, theirs_ca)}; {mam_check}"))
+        t_py, python = _best(python_heuristics, raw)
+        rows.append(("  (Touchline pure Python: channel_totals on bytes paths)", f"{t_py:.2f} s", "",
+                     f"{t_ca / t_py:.1f}×", "", f"{t_mam / t_py:.1f}×" if size <= mam_max else "",
+                     f"{t_py / t_tl:.1f}× numpy's time; " + ("exactly the same totals" if python == ours
+                                                              else "DIFFERENT TOTALS")))
         if size <= reference_max:
             t_ref, reference = _timed(touchline_per_journey, raw)
             same = all({c: t for c, t in reference[m].items() if t} == {c: t for c, t in ours[m].items() if t}
                        for m in HEURISTICS)
             rows.append(("  (Touchline per journey: weights() on Touch objects)", f"{t_ref:.2f} s", "", "", "", "",
                          "exactly the same totals" if same else "DIFFERENT TOTALS"))
-        t_tl, (effects, _) = _best(touchline_markov, raw)
+        t_tl, (effects, dd_totals) = _best(touchline_markov, raw)
+        t_py, python = _best(python_markov, raw)
         t_ca, (effects_ca, _) = _best(ca_markov, raw)
         others = [("CA", effects_ca), ("CA chain", ca_chain_exact(raw))]
         mam_cells = ("skipped", "")
@@ -368,6 +394,10 @@ def part_one(sizes: list[int], reference_max: int, mam_max: int) -> list[tuple[s
         rows.append(("  Markov (removal effects + data-driven totals)", f"{t_tl:.2f} s", f"{t_ca:.2f} s",
                      f"{t_ca / t_tl:.1f}×", *mam_cells,
                      f"max RE diff: {verdict}" + ("" if all(w < 0.01 for w, _ in worst.values()) else " (> 1 %)")))
+        rows.append(("  (Touchline pure Python: removal_effects, data_driven_totals)", f"{t_py:.2f} s", "",
+                     f"{t_ca / t_py:.1f}×", "", f"{t_mam / t_py:.1f}×" if size <= mam_max else "",
+                     f"{t_py / t_tl:.1f}× numpy's time; " + ("exactly the same removal effects and totals"
+                                                              if python == (effects, dd_totals) else "DIFFERENT")))
         del raw
     return rows
 
