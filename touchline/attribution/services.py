@@ -7,19 +7,30 @@
 2. the contacts whose touches changed, and the deals whose contacts, stage or amount changed, since the last run
    are "dirty";
 3. `conversions_recompute` rebuilds those conversions and all their credits — every model, every lookback window —
-   with the engine (touchline.attribution.engine), in one transaction per batch. A deal reopened loses its revenue
-   conversion; an edited amount is split again.
+   with the engine (touchline.attribution.engine), in one transaction per batch: the batch's old credits and
+   conversions are deleted set-based and the new credits go in as plain rows (core.db.rows_insert), so a failure
+   leaves a batch as it was. A deal reopened loses its revenue conversion; an edited amount is split again.
 
-The data-driven model's removal effects are refitted over the account's paths on each run that recomputes
-anything; credits of the recomputed conversions use the fresh effects, and a full rebuild re-credits everything.
+The data-driven model's removal effects are refitted over the account's paths on a full rebuild (and the first
+run), before anything is credited: the conversions to be stored are known from the contacts and deals alone, so
+every conversion is credited once, with the fresh effects.
+
+Credits are the engine's exact weights split like money (SPEC rule 4: half to even, the remainder to the last key
+position). The shares are computed here in integers — each model's weights as integers over one common total,
+the same rational numbers as the engine's Fractions — because Fraction arithmetic per touch was most of the
+computing time; tests/test_credit_arithmetic.py proves them equal to `weights()` + `split_amount()` on seeded
+random journeys.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from django.db import connection, transaction
 from django.db.models import F, Max
@@ -30,15 +41,14 @@ from touchline.attribution.engine import (
     MODELS_FOR,
     Positions,
     Touch,
-    data_driven_weights,
     journey,
-    key_positions,
     removal_effects,
-    split_amount,
-    weights,
 )
 from touchline.attribution.engine import Conversion as Kind
+from touchline.attribution.engine.journeys import position_indexes
+from touchline.attribution.engine.models import _SHAPES
 from touchline.attribution.models import ChannelEffect, Conversion, Credit, Interaction, InteractionType
+from touchline.core.db import rows_insert
 from touchline.core.models import Account
 from touchline.crm.models import Contact, Deal, DealContact, DealStatus
 from touchline.sequences.models import EngagementEvent, Enrollment, EventKind, Meeting
@@ -47,7 +57,7 @@ from touchline.tracking.models import FormSubmission, PageView, Visitor, WebSess
 # Lookback windows offered by the reports, in days; 0 is the whole journey. Credits are stored for each, because a
 # shorter window moves the key positions and so changes every weight, not just which touches count.
 LOOKBACKS = (0, 30, 90, 365)
-ONE_IN_BILLIONTHS = Decimal("1.000000000")  # split like money: nine places, remainder to the last key position
+NANO = 10**9  # a weight in billionths, split like money: remainder to the last key position
 BATCH = 500
 # Channels of touches that are not web sessions (SPEC's channel is a session's traffic source; sales emails and
 # meetings have none, so they are channels of their own for the data-driven model).
@@ -185,66 +195,179 @@ def _within(ordered: list[Touch], converted_at: datetime, days: int) -> list[Tou
     return [t for t in ordered if t.at >= since]
 
 
+# Integer shares ------------------------------------------------------------------------------------------------
+# Each model's weights of one window as integers `raw` over their sum: raw[i] / sum(raw) is exactly the engine's
+# Fraction weight of touch i (touchline.attribution.engine), so splitting units in proportion to raw gives exactly
+# what `split_amount(amount, weights(...))` gives, with integer divisions instead of Fraction arithmetic.
+
+
+def _integer_shape(shape) -> tuple[tuple[tuple[str, int], ...], int]:
+    """A position-based model's shares (engine.models._SHAPES) over their common denominator."""
+    scale = math.lcm(*(share.denominator for _, share in shape.keys), shape.middle.denominator)
+    return tuple((role, int(share * scale)) for role, share in shape.keys), int(shape.middle * scale)
+
+
+_INTEGER_SHAPES = {model: _integer_shape(shape) for model, shape in _SHAPES.items()}
+_DAY = timedelta(days=1)
+
+
+def _shaped_raw(model: str, n: int, indexes: dict[str, int | None]) -> list[int]:
+    """engine.models._shaped times (common denominator × number of middle touches): a key position's shares
+    add on its touch (rule 1), the middle share splits evenly over the middle, and a share nobody can take is
+    left out (rule 2: normalising by the sum redistributes it)."""
+    keys, middle = _INTEGER_SHAPES[model]
+    present = [(indexes[role], share) for role, share in keys if indexes[role] is not None]
+    at_key = {i for i, _ in present}
+    in_middle = n - len(at_key)
+    raw = [middle] * n if in_middle else [0] * n
+    for i in at_key:
+        raw[i] = 0
+    scale = in_middle or 1
+    for i, share in present:
+        raw[i] += share * scale
+    return raw
+
+
+def _time_decay_raw(window: list[Touch]) -> list[int]:
+    """engine.models._time_decay's floats (the same expression, so the same values), each an exact binary
+    fraction p / 2^k, over their common denominator."""
+    latest = window[-1].at
+    ratios = [(2.0 ** (-((latest - touch.at) / _DAY) / 7)).as_integer_ratio() for touch in window]
+    denominator = max(q for _, q in ratios)
+    return [p * (denominator // q) for p, q in ratios]
+
+
+def _data_driven_raw(window: list[Touch], removal_effect: dict[str, float]) -> list[int]:
+    """engine.markov.data_driven_weights as integers: a channel's exact removal effect over the channels present,
+    evenly over its touches; linear when every present channel has 0."""
+    per_channel = Counter(touch.channel for touch in window)
+    ratios = {}
+    for channel in per_channel:
+        value = removal_effect.get(channel, 0.0)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"removal effect of {channel!r} must be finite and >= 0, got {value!r}")
+        ratios[channel] = value.as_integer_ratio()
+    denominator = max(q for _, q in ratios.values())
+    effect = {channel: p * (denominator // q) for channel, (p, q) in ratios.items()}
+    if not any(effect.values()):
+        return [1] * len(window)
+    touches = math.lcm(*per_channel.values())
+    return [effect[touch.channel] * (touches // per_channel[touch.channel]) for touch in window]
+
+
+def _split(units: int, raw: list[int], last: int) -> list[int]:
+    """engine.money.split_amount in integers: `units` in proportion to raw, every share but `last`'s rounded half
+    to even (as round(Fraction)), `last` taking the remainder; should the remainder change its sign, every other
+    share is rounded toward zero instead."""
+    total = sum(raw)
+    shares = []
+    for r in raw:
+        q, rest = divmod(units * r, total)
+        if 2 * rest > total or (2 * rest == total and q & 1):
+            q += 1
+        shares.append(q)
+    shares[last] = 0
+    shares[last] = units - sum(shares)
+    if shares[last] * units < 0:
+        shares = [(x // total if x >= 0 else -(-x // total)) for x in (units * r for r in raw)]
+        shares[last] = 0
+        shares[last] = units - sum(shares)
+    return shares
+
+
+def _money_units(amount: Decimal) -> tuple[int, int]:
+    """(units, exponent) as split_amount takes them: cents, or the amount's own smaller unit."""
+    if not amount.is_finite():
+        raise ValueError(f"amount must be finite, got {amount!r}")
+    exponent = min(int(amount.as_tuple().exponent), -2)
+    return int(Fraction(amount) / Fraction(10) ** exponent), exponent
+
+
 def _credits_of(target: _Target, ordered: list[Touch], effects: dict[tuple[str, int], dict[str, float]]):
     """(model, lookback, interaction id, weight, amount) of one conversion, for every model and window."""
+    kind = Kind(target.kind)
+    revenue = kind == Kind.REVENUE
+    units, exponent = _money_units(target.value) if revenue else (0, -2)
     for days in LOOKBACKS:
         window = _within(ordered, target.converted_at, days)
         if not window:
             continue
-        kp = key_positions(window, converted_at=target.converted_at, positions=target.positions)
-        for model in MODELS_FOR[Kind(target.kind)]:
+        n = len(window)
+        indexes = position_indexes(window, target.positions)
+        # Where the remainder goes: the latest existing key position of F, L, D, C (KeyPositions.last_key).
+        last_key = max(i for role, i in indexes.items() if role != "last" and i is not None)
+        keys = [touch.key for touch in window]
+        for model in MODELS_FOR[kind]:
+            last = last_key
             if model == DATA_DRIVEN:
-                w = data_driven_weights(window, effects.get((target.kind, days), {}))
-                last_key = window[-1].key
+                raw, last = _data_driven_raw(window, effects.get((target.kind, days), {})), n - 1
+            elif model == "linear":
+                raw = [1] * n
+            elif model == "time_decay":
+                raw = _time_decay_raw(window)
             else:
-                w = weights(model, window, conversion=Kind(target.kind), converted_at=target.converted_at,
-                            positions=target.positions)
-                last_key = kp.last_key
-            nano = split_amount(ONE_IN_BILLIONTHS, w, last_key=last_key)
-            money = split_amount(target.value, w, last_key=last_key) if target.kind == Kind.REVENUE else {}
-            for key in w:
-                share, cents = int(nano[key].scaleb(9)), int(money[key].scaleb(2)) if money else 0
-                if share or cents:  # a touch a model gives nothing (first interaction's others) is not stored
-                    yield model, days, key, share, cents
+                raw = _shaped_raw(model, n, indexes)
+            nano = _split(NANO, raw, last)
+            if revenue:
+                money = _split(units, raw, last)
+                cents = money if exponent == -2 else [int(Decimal(f"{m}E{exponent}").scaleb(2)) for m in money]
+            else:
+                cents = [0] * n
+            for key, share, amount in zip(keys, nano, cents, strict=True):
+                if share or amount:  # a touch a model gives nothing (first interaction's others) is not stored
+                    yield model, days, key, share, amount
+
+
+CREDIT_COLUMNS = ("account_id", "conversion_id", "interaction_id", "model", "lookback_days", "weight_nano",
+                  "amount_cents")
+
+
+def _targets(account: Account, contact_ids, deal_ids) -> list[_Target]:
+    return _contact_targets(account, contact_ids) + _deal_targets(account, deal_ids)
 
 
 def conversions_recompute(account: Account, *, contact_ids=(), deal_ids=(), now: datetime | None = None) -> int:
     """Rebuild the conversions of these contacts and deals with all their credits; returns how many conversions
-    now exist for them. A conversion that no longer holds (a deal no longer won) is deleted with its credits."""
+    now exist for them. A conversion that no longer holds (a deal no longer won) is deleted with its credits.
+    One transaction: the batch is replaced whole or not at all."""
     now = now or timezone.now()
-    targets = _contact_targets(account, contact_ids) + _deal_targets(account, deal_ids)
+    contact_ids, deal_ids = list(contact_ids), list(deal_ids)
+    targets = _targets(account, contact_ids, deal_ids)
     touches = _touches(account, {c for t in targets for c in t.contact_ids})
     effects: dict[tuple[str, int], dict[str, float]] = {}
     for effect in ChannelEffect.objects.filter(account=account):
         effects.setdefault((effect.kind, effect.lookback_days), {})[effect.channel] = effect.removal_effect
+    journeys = [journey([t for c in target.contact_ids for t in touches.get(c, ())], converted_at=target.converted_at)
+                for target in targets]
     with transaction.atomic():
-        Conversion.objects.filter(account=account, contact_id__in=list(contact_ids)).delete()
-        Conversion.objects.filter(account=account, deal_id__in=list(deal_ids)).delete()
-        credits = []
-        for target in targets:
-            ordered = journey([t for c in target.contact_ids for t in touches.get(c, ())],
-                              converted_at=target.converted_at)
-            conversion = Conversion.objects.create(
-                account=account, kind=target.kind, contact_id=target.contact_id, deal_id=target.deal_id,
-                converted_at=target.converted_at, value=target.value, currency=target.currency,
-                touches=len(ordered), computed_at=now)
-            credits += [Credit(account=account, conversion=conversion, interaction_id=key, model=model,
-                               lookback_days=days, weight_nano=nano, amount_cents=cents)
-                        for model, days, key, nano, cents in _credits_of(target, ordered, effects)]
-            if len(credits) >= 5_000:
-                Credit.objects.bulk_create(credits)
-                credits = []
-        Credit.objects.bulk_create(credits)
+        for lookup, ids in (("contact_id__in", contact_ids), ("deal_id__in", deal_ids)):
+            doomed = Conversion.objects.filter(account=account, **{lookup: ids})
+            # One DELETE of the credits by subquery (nothing refers to a credit), then the conversions.
+            Credit.objects.filter(account=account, conversion__in=doomed.values("pk")).delete()
+            doomed.delete()
+        conversions = Conversion.objects.bulk_create([
+            Conversion(account=account, kind=target.kind, contact_id=target.contact_id, deal_id=target.deal_id,
+                       converted_at=target.converted_at, value=target.value, currency=target.currency,
+                       touches=len(ordered), computed_at=now)
+            for target, ordered in zip(targets, journeys, strict=True)])
+        rows = [(account.pk, conversion.pk, key, model, days, nano, cents)
+                for target, ordered, conversion in zip(targets, journeys, conversions, strict=True)
+                for model, days, key, nano, cents in _credits_of(target, ordered, effects)]
+        rows_insert(Credit._meta.db_table, CREDIT_COLUMNS, rows)
     return len(targets)
 
 
-def channel_effects_fit(account: Account, *, now: datetime | None = None) -> None:
+def channel_effects_fit(account: Account, *, now: datetime | None = None, conversions: Iterable | None = None
+                        ) -> None:
     """Learn each conversion kind's removal effects per lookback window: converting paths are the channels of
     each conversion's journey; non-converting paths are contacts without that conversion (for deals: contacts in
-    no deal; for revenue: deals not won) over the same window before now."""
+    no deal; for revenue: deals not won) over the same window before now.
+
+    `conversions` (anything with kind, contact_id, deal_id, converted_at) are the account's conversions; by
+    default the stored ones. A full rebuild passes the conversions it is about to store."""
     now = now or timezone.now()
     touches = _touches(account, Contact.objects.filter(account=account).values("pk"))
-    conversions = list(Conversion.objects.filter(account=account))
+    conversions = list(Conversion.objects.filter(account=account) if conversions is None else conversions)
     in_deals = set(DealContact.objects.filter(deal__account=account).values_list("contact_id", flat=True))
     deal_contacts = defaultdict(list)
     for deal_id, contact_id in DealContact.objects.filter(deal__account=account).values_list("deal_id",
@@ -293,15 +416,15 @@ def attribution_refresh(account: Account, *, full: bool = False, now: datetime |
         contact_ids, deal_ids = [c for c in touched if c], list(deal_ids)
     if not contact_ids and not deal_ids:
         return {"conversions": 0}
-    total = 0
-    for start in range(0, max(len(contact_ids), len(deal_ids)), BATCH):
-        total += conversions_recompute(account, contact_ids=contact_ids[start:start + BATCH],
-                                       deal_ids=deal_ids[start:start + BATCH], now=now)
+    batches = [(contact_ids[start:start + BATCH], deal_ids[start:start + BATCH])
+               for start in range(0, max(len(contact_ids), len(deal_ids)), BATCH)]
     if full or last is None:
-        # The data-driven model learns from the conversions just computed; its credits are then computed again
-        # with the fitted removal effects (the other models' credits come out the same).
-        channel_effects_fit(account, now=now)
-        for start in range(0, max(len(contact_ids), len(deal_ids)), BATCH):
-            conversions_recompute(account, contact_ids=contact_ids[start:start + BATCH],
-                                  deal_ids=deal_ids[start:start + BATCH], now=now)
+        # The data-driven model learns from every conversion of the account — exactly the ones about to be
+        # stored, as every contact and deal is recomputed — so it is fitted first and each conversion is
+        # credited once, with the fitted removal effects.
+        channel_effects_fit(account, now=now, conversions=[t for contacts, deals in batches
+                                                           for t in _targets(account, contacts, deals)])
+    total = 0
+    for contacts, deals in batches:
+        total += conversions_recompute(account, contact_ids=contacts, deal_ids=deals, now=now)
     return {"conversions": total}

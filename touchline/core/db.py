@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from django.db import OperationalError, connection, transaction
@@ -71,3 +71,21 @@ def execute_one(sql: str, params: list) -> None:
     else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def rows_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Insert plain tuples (in the order of `columns`) into `table`: the bulk write of stored results, without a
+    model instance or a compiled INSERT per row. Runs in the caller's transaction, so a failure leaves nothing
+    half-written when the caller is atomic.
+
+    PostgreSQL copies the rows in (COPY FROM STDIN, psycopg 3); SQLite runs one prepared INSERT over all of them
+    (executemany: 18 s for 10 M rows in PERFORMANCE.md). Values go in as they are: ints, strings, None."""
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
