@@ -200,7 +200,9 @@ class CampaignRevenueAttribution(AttributionQueryMixin, CampaignReport):
 class CampaignCreditRows(AttributionQueryMixin, CampaignReport):
     key = "campaign_credit_rows"
     title = "Campaign credit rows"
-    description = "The interactions behind a campaign's attributed numbers, each with its credit."
+    description = ("The interactions behind a campaign's attributed numbers, each with its credit; narrowed by "
+                   "deal=ID, asset=ID, asset_type or interaction_type to one number, window=365 for the Revenue "
+                   "reports' reach.")
     extra_params = (("conversion", KINDS), ("model", ("linear", *[m for m in ALL_MODELS if m != "linear"])),
                     ("lookback", tuple(str(d) for d in LOOKBACKS)), ("window", ("", str(REVENUE_DAYS))))
     # Optional filters narrowing the rows to one number of a report: a deal of Revenue, a row of the
