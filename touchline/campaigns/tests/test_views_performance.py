@@ -235,3 +235,11 @@ def test_a_campaign_without_assets_says_where_to_add_them(logged_in, account):
     body = logged_in.get(f"/campaigns/{campaign.pk}/performance/").content.decode()
     assert "No assets yet" in body and f'href="/campaigns/{campaign.pk}/"' in body
     assert "<canvas" not in section(body, "campaign_traffic")  # no empty chart, the table says "Nothing yet."
+
+
+def test_starter_plan_sees_performance_without_revenue_sections(logged_in, account, spring):  # noqa: F811
+    account.plan = Plan.STARTER
+    account.save()
+    body = logged_in.get(f"/campaigns/{spring.pk}/performance/").content.decode()
+    assert 'id="section-campaign_overview"' in body and "section-campaign_revenue" not in body
+    assert 'name="model"' not in body
