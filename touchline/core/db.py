@@ -89,3 +89,20 @@ def rows_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) ->
             return
         placeholders = ", ".join(["%s"] * len(columns))
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
+
+
+def rows_update(model, fields: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Set `fields` of many rows of `model`, each to its own values: every row is (a value per field..., pk). One
+    prepared UPDATE … WHERE pk = %s run over all of them (executemany; psycopg pipelines it) instead of the CASE
+    per field and row that `bulk_update` compiles. Values are prepared by the model's fields, as the ORM does
+    (a datetime or a duration on SQLite); a foreign key takes its id. Bypasses the account scope: the caller
+    passes rows it loaded in scope. Runs in the caller's transaction."""
+    meta, quote = model._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    prepared = [[column.get_db_prep_save(value, connection) for column, value in zip(columns, row[:-1], strict=True)]
+                + [row[-1]] for row in rows]
+    if prepared:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, prepared)

@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from touchline.core.db import rows_update
 from touchline.sequences import services
 from touchline.sequences.engagement import engagement_rollup_add
 from touchline.sequences.models import (
@@ -234,9 +235,12 @@ def _task_create(enrollment: Enrollment, step: Step, now: datetime) -> Task | No
     return task
 
 
+ADVANCED_FIELDS = ("thread_message_id", "last_step_completed_at", "current_step", "next_due_at", "remaining_delay")
+
+
 def _advance_many(ran: list[tuple[int, datetime, str]]) -> None:
     """Move each enrollment (id, when its step ran, the Message-ID it sent or "") to its next step, due per
-    the timing rules, or finish it. Three queries for the lot, plus two per finished enrollment."""
+    the timing rules, or finish it. A handful of queries for the lot, however many finish."""
     enrollments = Enrollment.objects.select_related("current_step", "inbox", "sequence", "contact").in_bulk(
         [pk for pk, _, _ in ran])
     steps: dict[int, list[Step]] = {}
@@ -265,11 +269,14 @@ def _advance_many(ran: list[tuple[int, datetime, str]]) -> None:
                     enrollment.next_due_at = due
         # else: ended meanwhile (a reply arrived during the send); only the thread id is kept
         changed.append(enrollment)
-    Enrollment.objects.bulk_update(changed, ["thread_message_id", "last_step_completed_at", "current_step",
-                                             "next_due_at", "remaining_delay"])
+    rows_update(Enrollment, ADVANCED_FIELDS, [(e.thread_message_id, e.last_step_completed_at, e.current_step_id,
+                                               e.next_due_at, e.remaining_delay, e.pk) for e in changed])
+    finished_at: dict[datetime, list[Enrollment]] = defaultdict(list)
     for enrollment, ran_at in finished:
-        services.enrollment_end(enrollment=enrollment, status=EnrollmentStatus.FINISHED, at=ran_at,
-                                detail="all steps done")
+        finished_at[ran_at].append(enrollment)
+    for ran_at, enrollments in finished_at.items():  # one instant for a batch of sends
+        services.enrollments_end(enrollments=enrollments, status=EnrollmentStatus.FINISHED, at=ran_at,
+                                 detail="all steps done")
 
 
 def _advance(enrollment: Enrollment, ran_at: datetime) -> None:

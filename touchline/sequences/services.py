@@ -12,7 +12,7 @@ rules of SPEC §1 are written once:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -74,23 +74,55 @@ def event_record(*, contact: Contact, kind: str, enrollment: Enrollment | None =
 
 
 @transaction.atomic
+def enrollments_end(*, enrollments: Iterable[Enrollment], status: str, detail: str = "", at: datetime | None = None,
+                    messages: Mapping[int, SentMessage] | None = None, record: bool = True,
+                    **event_fields) -> list[Enrollment]:
+    """End the running ones of `enrollments` with `status` and record the matching event of each; returns those
+    it ended (an enrollment that had already ended keeps its first reason and is left out). `messages` maps an
+    enrollment's id to the sent message its event is about; `record=False` when the caller records richer
+    events itself; `event_fields` are EngagementEvent columns every event gets (e.g. `bounce_type`, `step`).
+
+    Set-based whatever the number: the running rows are locked and read (one SELECT … FOR UPDATE on PostgreSQL;
+    on SQLite the transaction holds the write lock from its start), ended with one UPDATE, their events
+    inserted with one INSERT and added to the rollup set-based (engagement.py) — all in one transaction."""
+    at = at or timezone.now()
+    messages = messages or {}
+    by_id = {e.pk: e for e in enrollments}
+    if not by_id:
+        return []
+    running = list(Enrollment.objects.select_for_update().filter(pk__in=by_id, status__in=RUNNING_STATUSES)
+                   .order_by("pk").values_list("pk", flat=True))
+    if not running:
+        return []
+    Enrollment.objects.filter(pk__in=running).update(status=status, status_detail=detail[:500], ended_at=at,
+                                                     next_due_at=None, paused_at=None, remaining_delay=None)
+    ended = [by_id[pk] for pk in running]
+    events = []
+    for enrollment in ended:
+        # The caller's objects now say what the rows say, without reading them back.
+        enrollment.status, enrollment.status_detail, enrollment.ended_at = status, detail[:500], at
+        enrollment.next_due_at = enrollment.paused_at = enrollment.remaining_delay = None
+        if record:
+            message = messages.get(enrollment.pk)
+            fields = dict(event_fields)
+            if "step" not in fields and "step_id" not in fields:
+                fields["step_id"] = message.step_id if message is not None else None
+            events.append(EngagementEvent(account_id=enrollment.account_id, contact_id=enrollment.contact_id,
+                                          kind=END_EVENTS[status], enrollment=enrollment, message=message,
+                                          sequence_id=enrollment.sequence_id, occurred_at=at, detail=detail,
+                                          **fields))
+    if events:
+        EngagementEvent.objects.bulk_create(events)
+        engagement_rollup_add(events)
+    return ended
+
+
 def enrollment_end(*, enrollment: Enrollment, status: str, detail: str = "", at: datetime | None = None,
                    message: SentMessage | None = None, record: bool = True, **event_fields) -> bool:
     """End a running enrollment with `status` and record the matching event; False if it had already ended.
-    `record=False` when the caller records a richer event itself."""
-    at = at or timezone.now()
-    ended = Enrollment.objects.filter(pk=enrollment.pk, status__in=RUNNING_STATUSES).update(
-        status=status, status_detail=detail[:500], ended_at=at, next_due_at=None, paused_at=None,
-        remaining_delay=None)
-    if not ended:
-        return False
-    # The caller's object now says what the row says, without reading it back.
-    enrollment.status, enrollment.status_detail, enrollment.ended_at = status, detail[:500], at
-    enrollment.next_due_at = enrollment.paused_at = enrollment.remaining_delay = None
-    if record:
-        event_record(contact=enrollment.contact, kind=END_EVENTS[status], enrollment=enrollment, message=message,
-                     occurred_at=at, detail=detail, **event_fields)
-    return True
+    `record=False` when the caller records a richer event itself. One enrollment of `enrollments_end`."""
+    return bool(enrollments_end(enrollments=[enrollment], status=status, detail=detail, at=at, record=record,
+                                messages={enrollment.pk: message} if message is not None else None, **event_fields))
 
 
 def _latest_message(enrollment: Enrollment) -> SentMessage | None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_scopes import scope, scopes_disabled
 
 from touchline.sequences import sending, services
@@ -25,6 +26,7 @@ from touchline.sequences.models import (
     Task,
     TaskStatus,
 )
+from touchline.sequences.tests.test_engagement_rollup import assert_rollup_is_the_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +277,51 @@ def test_unenrolled_enrollment_keeps_its_history_and_sends_nothing_more(cadence,
             "enrolled", "sent", "unenrolled"]
     assert reload(enrollment).status_detail == "by Ada Lovelace"
     assert TaskStatus.OPEN  # tasks of an ended enrollment stay as they are
+
+
+def one_step_sequence(cadence):
+    with scope(account=cadence.account):
+        cadence.sequence.steps.exclude(position=1).delete()
+
+
+def test_a_batch_of_sends_that_finishes_its_enrollments_ends_them_in_one_statement_with_an_event_each(
+        cadence, sink):
+    one_step_sequence(cadence)
+    contacts = [cadence.contact(f"f{i}@navy.test") for i in range(6)]
+    enrolled = enroll(cadence, *contacts).enrolled
+    with CaptureQueriesContext(connection) as queries:
+        assert tick(MONDAY).sent == 6
+    ends = [q["sql"] for q in queries.captured_queries
+            if q["sql"].startswith('UPDATE "sequences_enrollment" SET "status"')]
+    assert len(ends) == 1
+    with scopes_disabled():
+        finished = list(EngagementEvent.all_accounts.filter(kind=EventKind.FINISHED).values_list(
+            "enrollment_id", "contact_id", "sequence_id", "occurred_at", "detail", "message_id"))
+    assert sorted(finished) == sorted((e.pk, e.contact_id, cadence.sequence.pk, MONDAY, "all steps done", None)
+                                      for e in enrolled)
+    for enrollment in map(reload, enrolled):
+        assert (enrollment.status, enrollment.ended_at, enrollment.status_detail) == (
+            EnrollmentStatus.FINISHED, MONDAY, "all steps done")
+        assert enrollment.last_step_completed_at == MONDAY and enrollment.last_event_at == MONDAY
+        assert enrollment.thread_message_id.endswith("@acme.test>") and enrollment.next_due_at is None
+    assert_rollup_is_the_definition(cadence.account)
+
+
+def test_enrollments_end_ends_only_the_running_ones_and_keeps_the_first_reason_of_the_others(cadence, sink):
+    contacts = [cadence.contact(f"e{i}@navy.test") for i in range(3)]
+    first, second, third = enroll(cadence, *contacts).enrolled
+    with scope(account=cadence.account):
+        assert services.enrollment_unenroll(enrollment=second, by=cadence.user)
+        stale_second = Enrollment.objects.get(pk=second.pk)
+        stale_second.status = EnrollmentStatus.ACTIVE  # as a worker that read it before the unenrollment sees it
+        ended = services.enrollments_end(enrollments=[first, stale_second, third], status=EnrollmentStatus.ERROR,
+                                         at=MONDAY, detail="x" * 600)
+        assert [e.pk for e in ended] == [first.pk, third.pk]
+        assert services.enrollments_end(enrollments=[first, third], status=EnrollmentStatus.FINISHED) == []
+        errors = EngagementEvent.objects.filter(kind=EventKind.ERROR)
+        assert sorted(errors.values_list("enrollment_id", flat=True)) == [first.pk, third.pk]
+        assert {len(detail) for detail in errors.values_list("detail", flat=True)} == {600}  # the log keeps it all
+    assert [reload(e).status for e in (first, second, third)] == [
+        EnrollmentStatus.ERROR, EnrollmentStatus.UNENROLLED, EnrollmentStatus.ERROR]
+    assert len(reload(first).status_detail) == 500 and first.status == EnrollmentStatus.ERROR
+    assert_rollup_is_the_definition(cadence.account)
