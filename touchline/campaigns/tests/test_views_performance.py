@@ -243,3 +243,12 @@ def test_starter_plan_sees_performance_without_revenue_sections(logged_in, accou
     body = logged_in.get(f"/campaigns/{spring.pk}/performance/").content.decode()
     assert 'id="section-campaign_overview"' in body and "section-campaign_revenue" not in body
     assert 'name="model"' not in body
+
+
+def test_revenue_shows_the_campaigns_revenue_goal_with_its_progress(logged_in, account, revenue_spring):
+    revenue_spring.goal_revenue = 4000
+    revenue_spring.save()
+    body = logged_in.get(f"/campaigns/{revenue_spring.pk}/performance/").content.decode()
+    kpi = section(body, "campaign_revenue")
+    # Big's 1,000.00, all of it the campaign's (linear), of a 4,000.00 goal.
+    assert "25% of the revenue goal of 4,000.00" in kpi and 'max="4000' in kpi
