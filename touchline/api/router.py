@@ -35,12 +35,14 @@ install_error_handlers(api)
 def _add_routers() -> None:
     from touchline.campaigns.api import assets_router
     from touchline.campaigns.api import router as campaigns_router
+    from touchline.core.api import router as account_router
     from touchline.crm.api import router as crm_router
     from touchline.crm.import_api import router as import_router
     from touchline.reports.api import router as reports_router
     from touchline.reports.dashboards_api import router as dashboards_router
     from touchline.sequences.api import router as sequences_router
 
+    api.add_router("/", account_router)  # /me, /users
     api.add_router("/", crm_router)
     api.add_router("/", import_router)  # /import
     api.add_router("/reports", reports_router)
