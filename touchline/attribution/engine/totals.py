@@ -247,7 +247,7 @@ class TouchColumns:
                 new = journey[1:] != journey[:-1]
         if n and (journey[0] < 0 or journey[-1] >= len(value)):
             raise ValueError("journey ids must index value (0 <= id < len(value))")
-        if n and channel.min() < 0:
+        if n and channel.dtype.kind == "i" and channel.min() < 0:
             raise ValueError("channel codes must be >= 0")
         change = np.flatnonzero(new) + 1
         self._np = np
@@ -335,28 +335,39 @@ class TouchColumns:
         keep = self._weighed()
         if keep is None:
             return channel_totals(self._merged(), models)
-        return {model: self._positional(model, keep) for model in models}
+        return self._positional(models, keep)
 
-    def _positional(self, model: str, keep) -> dict[int, Fraction]:
-        """Totals of `model` over the journeys in `keep` (whose sums `_weighed()` has bounded); the shares per
-        length come from `weights()` (`_positional_shares`), as in `channel_totals()`."""
+    def _positional(self, models: Sequence[str], keep, *, subset: bool = False) -> dict[str, dict[int, Fraction]]:
+        """Totals of each model over the journeys in `keep` (whose sums `_weighed()` has bounded; `subset` when
+        other journeys with a value are left out); the shares per length come from `weights()`
+        (`_positional_shares`), as in `channel_totals()`."""
         np = self._np
-        values = self.value[keep]
-        if not len(values):
-            return {}
+        if not keep.any():
+            return {model: {} for model in models}
         present = np.flatnonzero(np.bincount(self.lengths[keep])).tolist()
-        shapes = {length: _positional_shares(model, length) for length in present}
-        if all(shares[0] == denominator for denominator, shares in shapes.values()):  # all on the first touch
-            return self._by_code(self.channel[self.starts[keep]], values)
-        if all(shares[-1] == denominator for denominator, shares in shapes.values()):  # all on the last touch
-            return self._by_code(self.channel[self.ends[keep] - 1], values)
-        if not all(len(set(shares)) == 1 for _, shares in shapes.values()):  # another shape: position by position
-            return channel_totals(self._merged(keep), (model,))[model]
-        # Equal shares: Σ value × touches of the channel per (length, channel), summed over runs.
+        # every journey, with value 0 where left out (cheaper than selecting the ones kept)
+        value = np.where(keep, self.value, 0) if subset else self.value
+        totals: dict[str, dict[int, Fraction]] = {}
+        for model in models:
+            shapes = {length: _positional_shares(model, length) for length in present}
+            if all(shares[0] == denominator for denominator, shares in shapes.values()):  # all on the first touch
+                totals[model] = self._by_code(self.channel[self.starts], value)
+            elif all(shares[-1] == denominator for denominator, shares in shapes.values()):  # all on the last one
+                totals[model] = self._by_code(self.channel[self.ends - 1], value)
+            elif all(len(set(shares)) == 1 for _, shares in shapes.values()):
+                totals[model] = self._equal_shares(shapes, present, value)
+            else:  # another shape: position by position
+                totals[model] = channel_totals(self._merged(keep), (model,))[model]
+        return totals
+
+    def _equal_shares(self, shapes, present: list[int], value) -> dict[int, Fraction]:
+        """Equal shares: Σ value × touches of the channel per (length, channel), summed over runs as int64, then
+        one Fraction per channel over the lengths' common denominator."""
+        np = self._np
         slot = np.zeros(int(self.lengths.max()) + 1, np.intp)
         slot[present] = np.arange(len(present))
         run_channel, run_touches, run_journey, _ = self.runs()
-        weight = (np.where(keep, self.value, 0) if not keep.all() else self.value)[run_journey] * run_touches
+        weight = value[run_journey] * run_touches
         if len(present) * self.codes <= _DENSE_CELLS:
             channels = range(self.codes)
         else:  # sparse channel codes: number those present first
@@ -441,6 +452,6 @@ class TouchColumns:
         totals = _data_driven_set_totals(by_set, channels, removal_effect)
         fallback = keep & (masks & effective == 0)  # every channel has removal effect 0: linear
         if fallback.any():
-            for channel, total in self._positional("linear", fallback).items():
+            for channel, total in self._positional(("linear",), fallback, subset=True)["linear"].items():
                 totals[channel] = totals.get(channel, 0) + total
         return totals
