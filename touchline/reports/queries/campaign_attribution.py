@@ -56,10 +56,13 @@ def _credited(query: CampaignQuery, *, kind: str, model: str, lookback: int, sta
         SELECT c.conversion_id, c.interaction_id, c.weight_nano, c.amount_cents, ci.asset_id, ci.asset_type,
                ci.asset_name, i.interaction_type, i.occurred_at, i.contact_id, v.deal_id, v.value, v.converted_at,
                v.contact_id AS converted_contact_id
-        FROM {CREDIT} c JOIN ({ci.sql}) ci ON ci.interaction_id = c.interaction_id
+        FROM ({ci.sql}) ci CROSS JOIN {CREDIT} c
              JOIN {CONVERSION} v ON v.id = c.conversion_id
              JOIN {INTERACTION} i ON i.id = c.interaction_id
-        WHERE c.account_id = %s AND c.model = %s AND c.lookback_days = %s AND v.kind = %s AND {condition}"""
+        WHERE c.interaction_id = ci.interaction_id
+          AND c.account_id = %s AND c.model = %s AND c.lookback_days = %s AND v.kind = %s AND {condition}"""
+    # The campaign's interactions first, then their credits by the (interaction, model, lookback) index: the cost
+    # follows the campaign, not the account's conversions (CROSS JOIN keeps SQLite from starting at the latter).
     return Sql(sql, (*ci.params, query.account.pk, model, lookback, kind, *params))
 
 
