@@ -46,7 +46,13 @@ class Interaction(AccountOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "source_key"], name="interaction_unique_source")]
-        indexes = [models.Index(fields=["account", "contact", "occurred_at"]), models.Index(fields=["visitor"])]
+        indexes = [models.Index(fields=["account", "contact", "occurred_at"]), models.Index(fields=["visitor"]),
+                   # Campaign crediting reads an asset's interactions inside its windows (selectors): a page's
+                   # views, a form's submissions, a sequence's clicks and replies; UTM traffic goes by session.
+                   models.Index(fields=["account", "page", "interaction_type", "occurred_at"],
+                                name="interaction_by_page"),
+                   models.Index(fields=["form", "occurred_at"], name="interaction_by_form"),
+                   models.Index(fields=["sequence", "occurred_at"], name="interaction_by_sequence")]
 
 
 class Conversion(AccountOwned):
@@ -81,8 +87,11 @@ class Credit(AccountOwned):
     amount_cents = models.BigIntegerField(help_text="revenue share in cents; 0 for contact and deal creation")
 
     class Meta:
+        # The campaign reports read the credits of the campaign's interactions under one model and window, from
+        # this index alone (it holds every column they read).
         indexes = [models.Index(fields=["account", "model", "lookback_days", "conversion"]),
-                   models.Index(fields=["interaction"])]
+                   models.Index(fields=["interaction", "model", "lookback_days", "conversion", "account",
+                                        "weight_nano", "amount_cents"], name="credit_by_interaction")]
 
 
 class ChannelEffect(AccountOwned):

@@ -20,26 +20,52 @@ SESSION = WebSession._meta.db_table
 UTM_ASSET_TYPE = "utm"
 
 
+def _windows() -> str:
+    """The campaign's association windows with their assets (a handful of rows, by the association index)."""
+    return (f"SELECT a.id AS asset_id, a.asset_type, a.page, a.form_id, a.sequence_id, x.associated_at, "
+            f"x.removed_at FROM {ASSOCIATION} x JOIN {ASSET} a ON a.id = x.asset_id WHERE x.campaign_id = %s")
+
+
+def _matches(i: str = "i", w: str = "w") -> str:
+    """An interaction `i` is one of window `w`'s asset's (before the time condition)."""
+    return (f"(({w}.asset_type IN ({PAGE_TYPE_LIST}) AND {i}.interaction_type = 'page_view' AND {w}.page = {i}.page)"
+            f" OR ({w}.form_id IS NOT NULL AND {w}.form_id = {i}.form_id)"
+            f" OR ({w}.sequence_id IS NOT NULL AND {w}.sequence_id = {i}.sequence_id))")
+
+
 def campaign_interactions(campaign: Campaign) -> Sql:
-    """interaction_id, asset_id, asset_type, asset_name — one row per credited interaction."""
-    windows = (f"SELECT a.id AS asset_id, a.asset_type, a.name, a.page, a.form_id, a.sequence_id, x.associated_at, "
-               f"x.removed_at FROM {ASSOCIATION} x JOIN {ASSET} a ON a.id = x.asset_id WHERE x.campaign_id = %s")
+    """interaction_id, asset_id, asset_type, asset_name — one row per credited interaction.
+
+    Read from the campaign's side, so the cost follows the campaign's interactions, not the account's: each way
+    of matching an asset starts from the campaign's windows and reads that asset's interactions from its own
+    index — a page's views (account, page, interaction_type, occurred_at), a form's submissions and a sequence's
+    clicks and replies (form or sequence, occurred_at) — and UTM traffic starts from the sessions with the
+    campaign's utm_campaign (the session index on account, utm_campaign) and their page views (by session).
+    An interaction of several assets credits through the lowest asset id; a UTM page view that is also an
+    asset's is the asset's (NOT EXISTS over the campaign's windows).
+    """
+    # CROSS JOIN: the windows (or the sessions) are the outer loop on SQLite whatever its statistics say (it
+    # otherwise skip-scanned every interaction's sequence_id); PostgreSQL plans it as the inner join it is.
     by_asset = f"""
-        SELECT i.id AS interaction_id, MIN(w.asset_id) AS asset_id FROM {INTERACTION} i
-        JOIN ({windows}) w ON (w.asset_type IN ({PAGE_TYPE_LIST}) AND i.interaction_type = 'page_view'
-                               AND w.page = i.page)
-                            OR (w.form_id IS NOT NULL AND w.form_id = i.form_id)
-                            OR (w.sequence_id IS NOT NULL AND w.sequence_id = i.sequence_id)
-        WHERE i.account_id = %s AND {in_window('i.occurred_at')}
-        GROUP BY i.id"""
+        SELECT i.id AS interaction_id, w.asset_id FROM ({_windows()}) w CROSS JOIN {INTERACTION} i
+        WHERE w.asset_type IN ({PAGE_TYPE_LIST}) AND i.account_id = %s AND i.page = w.page
+          AND i.interaction_type = 'page_view' AND {in_window('i.occurred_at')}
+        UNION ALL
+        SELECT i.id, w.asset_id FROM ({_windows()}) w CROSS JOIN {INTERACTION} i
+        WHERE w.form_id IS NOT NULL AND i.form_id = w.form_id AND i.account_id = %s AND {in_window('i.occurred_at')}
+        UNION ALL
+        SELECT i.id, w.asset_id FROM ({_windows()}) w CROSS JOIN {INTERACTION} i
+        WHERE w.sequence_id IS NOT NULL AND i.sequence_id = w.sequence_id AND i.account_id = %s
+          AND {in_window('i.occurred_at')}"""
     sql = f"""
         SELECT b.interaction_id, b.asset_id, a.asset_type, a.name AS asset_name
-        FROM ({by_asset}) b JOIN {ASSET} a ON a.id = b.asset_id
+        FROM (SELECT m.interaction_id, MIN(m.asset_id) AS asset_id FROM ({by_asset}) m GROUP BY m.interaction_id) b
+             JOIN {ASSET} a ON a.id = b.asset_id
         UNION ALL
-        SELECT i.id, NULL, '{UTM_ASSET_TYPE}', %s FROM {INTERACTION} i JOIN {SESSION} s ON s.id = i.session_id
-        WHERE i.account_id = %s AND i.interaction_type = 'page_view' AND s.utm_campaign = %s
-          AND i.id NOT IN (SELECT interaction_id FROM ({by_asset}) b2)"""
+        SELECT i.id, NULL, '{UTM_ASSET_TYPE}', %s FROM {SESSION} s CROSS JOIN {INTERACTION} i
+        WHERE s.account_id = %s AND s.utm_campaign = %s AND i.session_id = s.id AND i.account_id = %s
+          AND i.interaction_type = 'page_view'
+          AND NOT EXISTS (SELECT 1 FROM ({_windows()}) w WHERE {_matches()} AND {in_window('i.occurred_at')})"""
     label = f"UTM traffic (utm_campaign={campaign.utm_campaign})"
-    params = (campaign.pk, campaign.account_id, label, campaign.account_id, campaign.utm_campaign, campaign.pk,
-              campaign.account_id)
-    return Sql(sql, params)
+    a, c = campaign.account_id, campaign.pk
+    return Sql(sql, (c, a, c, a, c, a, label, a, campaign.utm_campaign, a, c))
