@@ -357,13 +357,19 @@ def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime,
                                 values=_values(enrollment))
     except RenderError as error:
         return _give_up(message, f"not sent: {error}", now)
-    mime = build_mime(message_pk=message.pk, message_id=message.message_id, rendered=rendered,
-                      from_name=message.inbox.from_name, from_email=message.inbox.from_email,
-                      to_email=message.to_email, reply_to=message.inbox.reply_to, in_reply_to=message.in_reply_to,
-                      thread_subject=threads.get(message.in_reply_to, ""), esp_providers=esp_providers)
+    from_email = message.inbox.from_email
+    # Addresses beyond ASCII need the server's SMTPUTF8 (smtplib refuses the MAIL command without it, as
+    # send_message did); the headers then carry UTF-8 as it is.
+    international = not (from_email + message.to_email).isascii()
+    raw = build_mime(message_pk=message.pk, message_id=message.message_id, rendered=rendered,
+                     from_name=message.inbox.from_name, from_email=from_email, to_email=message.to_email,
+                     reply_to=message.inbox.reply_to, in_reply_to=message.in_reply_to,
+                     thread_subject=threads.get(message.in_reply_to, ""), esp_providers=esp_providers,
+                     utf8=international)
     server = smtp_server_of(message.inbox)
     try:
-        connections.get(server).send_message(mime)
+        connections.get(server).sendmail(from_email, [message.to_email], raw,
+                                         mail_options=("SMTPUTF8", "BODY=8BITMIME") if international else ())
     except smtplib.SMTPRecipientsRefused as refused:
         code, reason = next(iter(refused.recipients.values()))
         answer = f"{code} {reason.decode(errors='replace')}"

@@ -5,6 +5,7 @@ window is 08:00–18:00 local.
 """
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -325,3 +326,36 @@ def test_enrollments_end_ends_only_the_running_ones_and_keeps_the_first_reason_o
         EnrollmentStatus.ERROR, EnrollmentStatus.UNENROLLED, EnrollmentStatus.ERROR]
     assert len(reload(first).status_detail) == 500 and first.status == EnrollmentStatus.ERROR
     assert_rollup_is_the_definition(cadence.account)
+
+
+def test_non_ascii_sender_name_subject_and_body_arrive_intact_through_a_real_smtp_server(cadence, sink):
+    with scope(account=cadence.account):
+        cadence.inbox.from_name = "Zoë Ångström-Ölund"
+        cadence.inbox.save()
+        cadence.intro.subject = "Grüße aus Köln, {{ contact.first_name | there }} — 東京でお会いしましょう"
+        cadence.intro.body = "Hallo {{ contact.first_name | there }},\n\nsiehe https://acme.test/tour?ref=seq.\n\nZoë"
+        cadence.intro.save()
+    enroll(cadence, cadence.contact("juergen@navy.test", first_name="Jürgen"))
+    assert tick(MONDAY).sent == 1
+    [mail], [raw] = sink.messages, sink.received
+    assert mail["From"] == "Zoë Ångström-Ölund <ada@acme.test>"
+    assert mail["From"].addresses[0].display_name == "Zoë Ångström-Ölund"
+    assert mail["Subject"] == "Grüße aus Köln, Jürgen — 東京でお会いしましょう"
+    assert raw.isascii()  # encoded words and a transfer encoding: no 8-bit data without 8BITMIME
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Hallo Jürgen,\n\nsiehe https://touchline.example/t/") and text.endswith("\n\nZoë\n")
+    html = mail.get_body(("html",)).get_content()
+    assert "<p>Hallo Jürgen,</p>" in html and "<p>Zoë</p>" in html and 'width="1" height="1"' in html
+    with scopes_disabled():
+        assert SentMessage.all_accounts.get().subject == mail["Subject"]
+
+
+def test_list_unsubscribe_reaches_the_server_as_a_bare_url_in_angle_brackets(cadence, sink):
+    enroll(cadence, cadence.contact("grace@navy.test"))
+    assert tick(MONDAY).sent == 1
+    [raw] = sink.received
+    headers = raw.split(b"\r\n\r\n")[0].replace(b"\r\n ", b" ").split(b"\r\n")
+    [unsubscribe] = [h for h in headers if h.startswith(b"List-Unsubscribe:")]
+    # RFC 2369/8058: mailbox providers read the URL itself; an RFC 2047 encoded word there is not a URL.
+    assert re.fullmatch(rb"List-Unsubscribe: <https://touchline\.example/t/[^<>\s]+>", unsubscribe)
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers
