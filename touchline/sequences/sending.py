@@ -50,7 +50,14 @@ from touchline.sequences.models import (
     Task,
     TaskStatus,
 )
-from touchline.sequences.rendering import RenderError, build_mime, message_id_for, render_email, token_values
+from touchline.sequences.rendering import (
+    RenderedEmail,
+    RenderError,
+    build_mime,
+    message_id_for,
+    render_email,
+    token_values,
+)
 from touchline.sequences.scheduling import in_window, send_time, step_due_at
 
 MAX_ATTEMPTS = 4
@@ -166,15 +173,17 @@ def _values(enrollment: Enrollment) -> dict:
                         sender_user=enrollment.inbox.user, inbox=enrollment.inbox)
 
 
-def steps_run(*, enrollment_ids: list[int], now: datetime | None = None,
-              budget: InboxBudget | None = None) -> list[SentMessage | Task | None]:
+def steps_run(*, enrollment_ids: list[int], now: datetime | None = None, budget: InboxBudget | None = None,
+              renders: dict[int, RenderedEmail] | None = None) -> list[SentMessage | Task | None]:
     """Run the current step of each enrollment that is due: claim its email or create its task. One query
-    loads them all; each claim is its own conditional UPDATE and insert, so a race is lost per enrollment."""
+    loads them all; each claim is its own conditional UPDATE and insert, so a race is lost per enrollment.
+    `renders`, when given, gets each claimed message's rendered email (by message id): the claim renders it to
+    check its tokens, and messages_send in the same tick sends that instead of rendering it again."""
     now = now or timezone.now()
     budget = budget or InboxBudget(now)
     loaded = Enrollment.objects.select_related("sequence", "current_step__template", "inbox__user",
                                                "contact__company").in_bulk(enrollment_ids)
-    return [_step_run(loaded[pk], now, budget) if pk in loaded else None for pk in enrollment_ids]
+    return [_step_run(loaded[pk], now, budget, renders) if pk in loaded else None for pk in enrollment_ids]
 
 
 def step_run(*, enrollment_id: int, now: datetime | None = None) -> SentMessage | Task | None:
@@ -183,7 +192,8 @@ def step_run(*, enrollment_id: int, now: datetime | None = None) -> SentMessage 
 
 
 @transaction.atomic
-def _step_run(enrollment: Enrollment, now: datetime, budget: InboxBudget) -> SentMessage | Task | None:
+def _step_run(enrollment: Enrollment, now: datetime, budget: InboxBudget,
+              renders: dict[int, RenderedEmail] | None) -> SentMessage | Task | None:
     if enrollment.status == EnrollmentStatus.SCHEDULED and enrollment.next_due_at <= now:
         Enrollment.objects.filter(pk=enrollment.pk, status=EnrollmentStatus.SCHEDULED).update(
             status=EnrollmentStatus.ACTIVE)
@@ -221,6 +231,8 @@ def _step_run(enrollment: Enrollment, now: datetime, budget: InboxBudget) -> Sen
     except IntegrityError:  # this step's email already exists: never a second one
         return None
     budget.take(enrollment.inbox)
+    if renders is not None:
+        renders[message.pk] = rendered
     return message
 
 
@@ -305,11 +317,13 @@ def task_finish(*, task: Task, skipped: bool = False, by=None, now: datetime | N
 SENT_BATCH = 50  # emails whose bookkeeping is written together; an interrupted batch is at most this many
 
 
-def messages_send(*, message_ids: list[int], connections: SmtpConnections,
-                  now: datetime | None = None) -> list[str]:
+def messages_send(*, message_ids: list[int], connections: SmtpConnections, now: datetime | None = None,
+                  renders: dict[int, RenderedEmail] | None = None) -> list[str]:
     """Hand claimed messages to their SMTP servers, one by one (each moved to `sending` first); the sent ones
     are marked, logged and their enrollments advanced in batches. Returns each message's new status ("" when
-    another worker had it or it was not due)."""
+    another worker had it or it was not due). A message found in `renders` (steps_run of this tick) is sent as
+    rendered there; any other (a retry, one a dead worker claimed) is rendered now."""
+    renders = renders if renders is not None else {}
     now = now or timezone.now()
     loaded = SentMessage.objects.select_related(
         "enrollment__contact__company", "enrollment__inbox__user", "enrollment__sequence", "template",
@@ -324,8 +338,8 @@ def messages_send(*, message_ids: list[int], connections: SmtpConnections,
         esp_providers[account_id].add(provider)
     statuses, sent = [], []
     for pk in message_ids:
-        status = _send_one(loaded[pk], connections, now, threads,
-                           frozenset(esp_providers[loaded[pk].account_id])) if pk in loaded else ""
+        status = _send_one(loaded[pk], connections, now, threads, frozenset(esp_providers[loaded[pk].account_id]),
+                           renders.pop(pk, None)) if pk in loaded else ""
         statuses.append(status)
         if status == MessageStatus.SENT:
             sent.append(loaded[pk])
@@ -342,7 +356,7 @@ def message_send(*, message_id: int, connections: SmtpConnections, now: datetime
 
 
 def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime, threads: dict[str, str],
-              esp_providers: frozenset[str]) -> str:
+              esp_providers: frozenset[str], rendered: RenderedEmail | None) -> str:
     due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     if SentMessage.objects.filter(due, pk=message.pk, status=MessageStatus.CLAIMED).update(
             status=MessageStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now) != 1:
@@ -353,8 +367,9 @@ def _send_one(message: SentMessage, connections: SmtpConnections, now: datetime,
                                                          error=f"not sent: enrollment {enrollment.status}")
         return MessageStatus.FAILED
     try:
-        rendered = render_email(subject=message.template.subject, body=message.template.body,
-                                values=_values(enrollment))
+        if rendered is None:
+            rendered = render_email(subject=message.template.subject, body=message.template.body,
+                                    values=_values(enrollment))
     except RenderError as error:
         return _give_up(message, f"not sent: {error}", now)
     from_email = message.inbox.from_email
@@ -472,9 +487,10 @@ def sequences_tick(*, now: datetime | None = None, limit: int = 500) -> TickResu
                                                                 "a duplicate — it may have been delivered")
                 result.interrupted += 1
     budget = InboxBudget(now)
+    renders: dict[int, RenderedEmail] = {}  # what this tick's claims rendered, sent without rendering again
     for account_id, enrollment_ids in _by_account(due).items():
         with scope(account=accounts[account_id]):
-            for outcome in steps_run(enrollment_ids=enrollment_ids, now=now, budget=budget):
+            for outcome in steps_run(enrollment_ids=enrollment_ids, now=now, budget=budget, renders=renders):
                 result.steps_run += outcome is not None
                 result.tasks += isinstance(outcome, Task)
     with scopes_disabled():
@@ -486,7 +502,8 @@ def sequences_tick(*, now: datetime | None = None, limit: int = 500) -> TickResu
     try:
         for account_id, message_ids in _by_account(pending).items():
             with scope(account=accounts[account_id]):
-                for status in messages_send(message_ids=message_ids, connections=connections, now=now):
+                for status in messages_send(message_ids=message_ids, connections=connections, now=now,
+                                            renders=renders):
                     result.sent += status == MessageStatus.SENT
                     result.retrying += status == MessageStatus.CLAIMED
                     result.failed += status == MessageStatus.FAILED

@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -359,3 +360,18 @@ def test_list_unsubscribe_reaches_the_server_as_a_bare_url_in_angle_brackets(cad
     # RFC 2369/8058: mailbox providers read the URL itself; an RFC 2047 encoded word there is not a URL.
     assert re.fullmatch(rb"List-Unsubscribe: <https://touchline\.example/t/[^<>\s]+>", unsubscribe)
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers
+
+
+def test_a_tick_renders_each_email_once_and_renders_one_claimed_by_an_earlier_worker_when_sending_it(cadence, sink):
+    enroll(cadence, *(cadence.contact(f"r{i}@navy.test") for i in range(3)))
+    with mock.patch.object(sending, "render_email", wraps=sending.render_email) as render:
+        assert tick(MONDAY).sent == 3
+        assert render.call_count == 3  # the claim's render is the one sent
+    [late] = enroll(cadence, cadence.contact("late@navy.test", first_name="Late")).enrolled
+    with scope(account=cadence.account):
+        sending.step_run(enrollment_id=late.pk, now=MONDAY)  # claimed, then that worker died
+    with mock.patch.object(sending, "render_email", wraps=sending.render_email) as render:
+        assert tick(MONDAY + timedelta(seconds=30)).sent == 1
+        assert render.call_count == 1
+    assert sink.messages[-1]["Subject"] == "Quick question, Late"
+    assert sink.messages[-1].get_body(("plain",)).get_content().startswith("Hi Late,")
