@@ -109,7 +109,9 @@ class PageView(AccountOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "hit_id"], name="pageview_unique_hit")]
         indexes = [
-            models.Index(fields=["account", "page", "occurred_at"]),
+            # Covering for what page assets read: campaign windows (session_id, visitor_id by page and time)
+            # and the asset reports (views, distinct sessions and visitors of a page).
+            models.Index(fields=["account", "page", "occurred_at", "session", "visitor"], name="pageview_page"),
             models.Index(fields=["account", "occurred_at"]),
         ]
 
