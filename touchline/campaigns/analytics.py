@@ -72,8 +72,10 @@ def campaign_sessions(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.pk,))
 
 
-def campaign_touches(campaign: Campaign) -> Sql:
-    """contact_id, at: every interaction of an identified contact that credits the campaign."""
+def campaign_touches_by_definition(campaign: Campaign) -> Sql:
+    """contact_id, at: every interaction of an identified contact that credits the campaign, from the
+    definition (every identified visitor's views tested against the windows). What campaign_touches is tested
+    against."""
     sessions = campaign_sessions(campaign)
     sql = f"""
         SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs WHERE cs.contact_id IS NOT NULL
@@ -93,16 +95,17 @@ def campaign_touches(campaign: Campaign) -> Sql:
     return Sql(sql, (*sessions.params, campaign.pk, account, campaign.pk, account, campaign.pk, account, False))
 
 
-def influenced_contacts(campaign: Campaign) -> Sql:
-    """contact_id, first_at: contacts who interacted with the campaign, and when they first did."""
-    touches = campaign_touches(campaign)
+def influenced_contacts_by_definition(campaign: Campaign) -> Sql:
+    """influenced_contacts over campaign_touches_by_definition (the reference the tests compare with)."""
+    touches = campaign_touches_by_definition(campaign)
     return Sql(f"SELECT t.contact_id, MIN(t.at) AS first_at FROM ({touches.sql}) t GROUP BY t.contact_id",
                touches.params)
 
 
-def new_contacts_first_touch(campaign: Campaign) -> Sql:
+def new_contacts_first_touch_by_definition(campaign: Campaign) -> Sql:
     """contact_id, created_at: contacts whose first session — the one that first brought them to the site, at
-    or before their creation — is a campaign session."""
+    or before their creation — is a campaign session; straight from the definition, numbering every session of
+    every identified visitor of the account. What new_contacts_first_touch is tested against."""
     sessions = campaign_sessions(campaign)
     sql = f"""
         SELECT c.id AS contact_id, c.created_at FROM {CONTACT} c
@@ -116,13 +119,19 @@ def new_contacts_first_touch(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.account_id, campaign.account_id, *sessions.params))
 
 
-def new_contacts_last_touch(campaign: Campaign) -> Sql:
+def new_contacts_last_touch_by_definition(campaign: Campaign, candidates: Sql | None = None) -> Sql:
     """contact_id, created_at: contacts whose last interaction at or before their creation credits the
-    campaign (an interaction at the creation instant counts as before it, SPEC §3)."""
+    campaign (an interaction at the creation instant counts as before it, SPEC §3). Straight from the definition:
+    every interaction of every identified contact of the account is ranked — unless `candidates` (an Sql of
+    contact_id) narrows them to the contacts that can qualify (new_contacts_last_touch)."""
     sessions = campaign_sessions(campaign)
     account = campaign.account_id
+    narrow, only = ("", "") if candidates is None else (
+        f"candidates AS ({candidates.sql}),", "AND {} IN (SELECT k.contact_id FROM candidates k)")
+    views, submissions, events = (only.format(column) for column in ("vi.contact_id", "f.contact_id",
+                                                                     "e.contact_id"))
     sql = f"""
-        WITH everything AS (
+        WITH {narrow} everything AS (
             SELECT vi.contact_id, v.occurred_at AS at, {RANK_VIEW} AS rank,
                    CASE WHEN v.session_id IN (SELECT cs.session_id FROM ({sessions.sql}) cs WHERE cs.contact_id
                                               IS NOT NULL)
@@ -130,17 +139,17 @@ def new_contacts_last_touch(campaign: Campaign) -> Sql:
                                      AND w.asset_type IN ({PAGE_TYPE_LIST}) AND {in_window('v.occurred_at')})
                         THEN 1 ELSE 0 END AS is_campaign
             FROM {VISITOR} vi JOIN {VIEW} v ON v.visitor_id = vi.id
-            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL
+            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL {views}
             UNION ALL
             SELECT f.contact_id, f.submitted_at, {RANK_SUBMISSION},
                    CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.form_id = f.form_id
                                      AND {in_window('f.submitted_at')}) THEN 1 ELSE 0 END
-            FROM {SUBMISSION} f WHERE f.account_id = %s
+            FROM {SUBMISSION} f WHERE f.account_id = %s {submissions}
             UNION ALL
             SELECT e.contact_id, e.occurred_at, {RANK_SEQUENCE},
                    CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.sequence_id = e.sequence_id
                                      AND {in_window('e.occurred_at')}) THEN 1 ELSE 0 END
-            FROM {EVENT} e WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s
+            FROM {EVENT} e WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s {events}
         ), ranked AS (
             SELECT t.contact_id, t.is_campaign,
                    ROW_NUMBER() OVER (PARTITION BY t.contact_id ORDER BY t.at DESC, t.rank DESC) AS n
@@ -149,8 +158,82 @@ def new_contacts_last_touch(campaign: Campaign) -> Sql:
         SELECT c.id AS contact_id, c.created_at FROM {CONTACT} c
         JOIN ranked r ON r.contact_id = c.id AND r.n = 1 AND r.is_campaign = 1
         WHERE c.account_id = %s"""
-    params = (*sessions.params, campaign.pk, account, campaign.pk, account, campaign.pk, account, False, account)
+    params = (*(candidates.params if candidates else ()), *sessions.params, campaign.pk, account, campaign.pk,
+              account, campaign.pk, account, False, account)
     return Sql(sql, params)
+
+
+# What the reports run: the same sets, each started from the campaign's own rows (its CampaignSession rows and
+# the views, submissions and events of its associated assets inside their windows), so their cost follows the
+# campaign's traffic, not the account's. test_sets.py proves them equal to the *_by_definition queries above.
+
+
+def campaign_session_starts(campaign: Campaign) -> Sql:
+    """session_id, started_at, started_on of the campaign's sessions: the CampaignSession rows alone (its
+    (campaign, started_at, started_on) index covers them), for counts that need no session column."""
+    sql = f"SELECT cs.session_id, cs.started_at, cs.started_on FROM {CAMPAIGN_SESSION} cs WHERE cs.campaign_id = %s"
+    return Sql(sql, (campaign.pk,))
+
+
+def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
+    """contact_id, at: every interaction of an identified contact that credits the campaign. Page views are found
+    from the windows through the pageview_page index (covering their visitor), the definition walks every
+    identified visitor's views instead. `views=False` leaves the page views out, keeping the same contacts: a
+    view of an associated page inside its window makes its session a campaign session (the rollup equals the
+    definition), and the view's visitor is the session's — only its time can differ (a late hit may predate
+    the session's start)."""
+    sessions = campaign_sessions(campaign)
+    page_views = f"""
+        UNION ALL
+        SELECT vi.contact_id, v.occurred_at FROM ({_windows()}) w
+            JOIN {VIEW} v ON v.account_id = %s AND v.page = w.page AND {in_window('v.occurred_at')}
+            JOIN {VISITOR} vi ON vi.id = v.visitor_id
+            WHERE w.asset_type IN ({PAGE_TYPE_LIST}) AND vi.contact_id IS NOT NULL""" if views else ""
+    sql = f"""
+        SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs WHERE cs.contact_id IS NOT NULL
+        {page_views}
+        UNION ALL
+        SELECT f.contact_id, f.submitted_at FROM ({_windows()}) w
+            JOIN {SUBMISSION} f ON f.form_id = w.form_id AND {in_window('f.submitted_at')}
+            WHERE f.account_id = %s
+        UNION ALL
+        SELECT e.contact_id, e.occurred_at FROM ({_windows()}) w
+            JOIN {EVENT} e ON e.sequence_id = w.sequence_id AND {in_window('e.occurred_at')}
+            WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s"""
+    account = campaign.account_id
+    return Sql(sql, (*sessions.params, *((campaign.pk, account) if views else ()), campaign.pk, account, campaign.pk,
+                     account, False))
+
+
+def influenced_contacts(campaign: Campaign) -> Sql:
+    """contact_id, first_at: contacts who interacted with the campaign, and when they first did."""
+    touches = campaign_touches(campaign)
+    return Sql(f"SELECT t.contact_id, MIN(t.at) AS first_at FROM ({touches.sql}) t GROUP BY t.contact_id",
+               touches.params)
+
+
+def new_contacts_first_touch(campaign: Campaign) -> Sql:
+    """contact_id, created_at: contacts whose first session — the one that first brought them to the site, at
+    or before their creation — is a campaign session. Starts from the campaign's sessions of identified visitors
+    and keeps those no session of the contact's visitors precedes (by start, then id: the definition's order)."""
+    sessions = campaign_sessions(campaign)
+    sql = f"""
+        SELECT c.id AS contact_id, c.created_at FROM ({sessions.sql}) cs
+        JOIN {CONTACT} c ON c.id = cs.contact_id
+        WHERE c.account_id = %s AND cs.started_at <= c.created_at
+          AND NOT EXISTS (
+            SELECT 1 FROM {VISITOR} vi JOIN {SESSION} s ON s.visitor_id = vi.id
+            WHERE vi.account_id = %s AND vi.contact_id = c.id
+              AND (s.started_at < cs.started_at OR (s.started_at = cs.started_at AND s.id < cs.session_id)))"""
+    return Sql(sql, (*sessions.params, campaign.account_id, campaign.account_id))
+
+
+def new_contacts_last_touch(campaign: Campaign) -> Sql:
+    """new_contacts_last_touch_by_definition over the contacts the campaign ever touched: only they can have
+    a campaign interaction as their last before creation, so only their interactions are ranked."""
+    touches = campaign_touches(campaign, views=False)
+    candidates = Sql(f"SELECT DISTINCT t.contact_id FROM ({touches.sql}) t", touches.params)
+    return new_contacts_last_touch_by_definition(campaign, candidates)
 
 
 def between(column: str, start: datetime | None, end: datetime | None) -> tuple[str, tuple]:

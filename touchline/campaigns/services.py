@@ -7,6 +7,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -180,21 +181,29 @@ def association_remove(*, association: Association, at: datetime | None = None) 
 
 def campaign_sessions_rebuild(*, campaign: Campaign) -> None:
     """Recompute the campaign's sessions from the definition (analytics.campaign_sessions_by_definition), set-based:
-    after its UTM value or its page associations change. Cost: the campaign's own traffic, not the account's."""
+    after its UTM value or its page associations change. Cost: the campaign's own traffic, not the account's.
+    Their start days are written in the account's current zone, which becomes the campaign's rollup_time_zone
+    (after the account's zone changes, charts convert each row again until the next rebuild)."""
     from touchline.campaigns.analytics import campaign_sessions_by_definition
 
     definition = campaign_sessions_by_definition(campaign)
     table = CampaignSession._meta.db_table
+    # started_on is the start's day in the account's zone, converted here once per row instead of in every chart.
+    zone = Account.objects.filter(pk=campaign.account_id).values_list("time_zone", flat=True).get()
+    day, day_params = connection.ops.datetime_cast_date_sql("d.started_at", (), zone)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
-        cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at) "
-                       f"SELECT %s, %s, d.session_id, d.started_at FROM ({definition.sql}) d",
-                       [campaign.account_id, campaign.pk, *definition.params])
+        cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at, started_on) "
+                       f"SELECT %s, %s, d.session_id, d.started_at, {day} FROM ({definition.sql}) d",
+                       [campaign.account_id, campaign.pk, *day_params, *definition.params])
+        Campaign.all_accounts.filter(pk=campaign.pk).update(rollup_time_zone=zone)
+    campaign.rollup_time_zone = zone
 
 
 def campaign_sessions_note(*, view, session, new_session: bool) -> None:
     """Keep the rollup as page views are recorded: a new session landing with a campaign's UTM value, and a view
-    of a page associated with a campaign at that moment, make the session the campaign's."""
+    of a page associated with a campaign at that moment, make the session the campaign's (its start day in the
+    campaign's rollup_time_zone, like the rebuild's rows)."""
     campaign_ids = set()
     if new_session and session.utm_campaign:
         campaign_ids |= set(Campaign.all_accounts.filter(account_id=session.account_id,
@@ -205,9 +214,12 @@ def campaign_sessions_note(*, view, session, new_session: bool) -> None:
         associated_at__lte=view.occurred_at).filter(
         Q(removed_at__isnull=True) | Q(removed_at__gt=view.occurred_at)).values_list("campaign_id", flat=True))
     if campaign_ids:
+        zones = dict(Campaign.all_accounts.filter(pk__in=campaign_ids).values_list("pk", "rollup_time_zone"))
         CampaignSession.all_accounts.bulk_create(
             [CampaignSession(account_id=session.account_id, campaign_id=pk, session_id=session.pk,
-                             started_at=session.started_at) for pk in campaign_ids], ignore_conflicts=True)
+                             started_at=session.started_at,
+                             started_on=session.started_at.astimezone(ZoneInfo(zones[pk] or "UTC")).date())
+             for pk in campaign_ids], ignore_conflicts=True)
 
 
 def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,
