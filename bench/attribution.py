@@ -534,7 +534,28 @@ def result_digest(result) -> str:
     return hashlib.sha256(repr((result.rows, sorted(result.totals.items()))).encode()).hexdigest()
 
 
-def part_two(contacts: int, repeat: int) -> list[tuple[str, ...]]:
+def explain(account, campaign) -> None:
+    """Print each report section's query plan: EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from touchline.reports.pipeline import Sql, report_get
+
+    for key, params in REPORTS:
+        report = report_get(key)
+        query = report.parse(account, {"campaign": str(campaign.pk), **params}, now=timezone.now())
+        for name, section in report.build(query).items():
+            if not isinstance(section, Sql):
+                continue
+            prefix = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+            with connection.cursor() as cursor:
+                cursor.execute(prefix + section.sql, section.params)
+                lines = [f"{r[1]:>4} {r[3]}" if connection.vendor == "sqlite" else r[0] for r in cursor.fetchall()]
+            print(f"\n{key} {params or ''} — section {name}")
+            print("\n".join(f"  {line}" for line in lines))
+
+
+def part_two(contacts: int, repeat: int, *, plans: bool = False) -> list[tuple[str, ...]]:
     from django.db import connection
     from django_scopes import scope
 
@@ -573,6 +594,8 @@ def part_two(contacts: int, repeat: int) -> list[tuple[str, ...]]:
             rows.append((label, f"p50 {statistics.median(timed):,.0f} ms", f"p95 {p95:,.0f} ms over {repeat}, "
                          f"{len(result.rows):,} rows" + ("" if p95 < 150 else " (goal: under 150 ms)")
                          + f", result {result_digest(result)[:12]}"))
+        if plans:
+            explain(account, campaign)
     return rows
 
 
@@ -597,6 +620,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each implementation per size; the fastest counts")
     parser.add_argument("--contacts", type=int, default=1_000, help="contacts of the service account (0: skip)")
     parser.add_argument("--repeat", type=int, default=20, help="runs of each report")
+    parser.add_argument("--explain", action="store_true",
+                        help="print the query plan of every revenue report section (part 2)")
     parser.add_argument("--only", choices=("engine", "service"), default=None,
                         help="run only part 1 (engine against the other implementations) or part 2 (the service "
                              "and the revenue reports); default both")
@@ -614,7 +639,7 @@ def main() -> None:
         _setup(tempfile.mkdtemp(prefix="touchline-bench-attribution-"))
         from django.db import connection
 
-        two = part_two(args.contacts, args.repeat)
+        two = part_two(args.contacts, args.repeat, plans=args.explain)
         vendor = connection.vendor
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Touchline attribution bench — {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}, "
