@@ -6,9 +6,8 @@ each of them did. Every sequence report is built from these pieces, in SQL.
 - What an enrollment (or a sent message) did is its engagement rollup (`touchline.sequences.engagement`): counts
   of its opens and clicks — human only, and with machine events — replies and meetings, kept with the log.
   "Opened" is one open or more: `human_opens > 0`, or `all_opens > 0` when the filter includes machine events;
-  likewise clicked, replied (`replies_received > 0`) and met
-  (`meetings_booked > 0`). The rollup columns and every filter column
-  are in the enrollment's two report indexes, so these queries read an index, never the event log.
+  likewise clicked, replied (`replies_received > 0`) and met (`meetings_booked > 0`). The rollup columns and
+  every filter column are in the enrollment's two report indexes, so these queries read an index, never the log.
 - Rates are over enrolled *contacts*: a contact enrolled several times counts once, and its events from all
   those enrollments count (`contact_rollup_sql` groups the flags by contact).
 """
