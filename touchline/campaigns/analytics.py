@@ -119,12 +119,14 @@ def new_contacts_first_touch_by_definition(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.account_id, campaign.account_id, *sessions.params))
 
 
-def new_contacts_last_touch_by_definition(campaign: Campaign, candidates: Sql | None = None) -> Sql:
+def new_contacts_last_touch_by_definition(campaign: Campaign, candidates: Sql | None = None,
+                                          contact_sessions: Sql | None = None) -> Sql:
     """contact_id, created_at: contacts whose last interaction at or before their creation credits the
     campaign (an interaction at the creation instant counts as before it, SPEC §3). Straight from the definition:
     every interaction of every identified contact of the account is ranked — unless `candidates` (an Sql of
-    contact_id) narrows them to the contacts that can qualify (new_contacts_last_touch)."""
-    sessions = campaign_sessions(campaign)
+    contact_id) narrows them to the contacts that can qualify, and `contact_sessions` (session_id, contact_id)
+    gives the campaign's sessions of identified visitors from the rollup's contact (new_contacts_last_touch)."""
+    sessions = contact_sessions or campaign_sessions(campaign)
     account = campaign.account_id
     narrow, only = ("", "") if candidates is None else (
         f"candidates AS ({candidates.sql}),", "AND {} IN (SELECT k.contact_id FROM candidates k)")
@@ -175,6 +177,15 @@ def campaign_session_starts(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.pk,))
 
 
+def campaign_contact_sessions(campaign: Campaign) -> Sql:
+    """contact_id, session_id, started_at of the campaign's sessions of identified visitors, from the rollup's own
+    contact (kept as visitors are identified) through its partial campaign_session_contact index: no session or
+    visitor row is read."""
+    sql = (f"SELECT cs.contact_id, cs.session_id, cs.started_at FROM {CAMPAIGN_SESSION} cs "
+           f"WHERE cs.campaign_id = %s AND cs.contact_id IS NOT NULL")
+    return Sql(sql, (campaign.pk,))
+
+
 def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
     """contact_id, at: every interaction of an identified contact that credits the campaign. Page views are found
     from the windows through the pageview_page index (covering their visitor), the definition walks every
@@ -182,7 +193,7 @@ def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
     view of an associated page inside its window makes its session a campaign session (the rollup equals the
     definition), and the view's visitor is the session's — only its time can differ (a late hit may predate
     the session's start)."""
-    sessions = campaign_sessions(campaign)
+    sessions = campaign_contact_sessions(campaign)
     page_views = f"""
         UNION ALL
         SELECT vi.contact_id, v.occurred_at FROM ({_windows()}) w
@@ -190,7 +201,7 @@ def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
             JOIN {VISITOR} vi ON vi.id = v.visitor_id
             WHERE w.asset_type IN ({PAGE_TYPE_LIST}) AND vi.contact_id IS NOT NULL""" if views else ""
     sql = f"""
-        SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs WHERE cs.contact_id IS NOT NULL
+        SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs
         {page_views}
         UNION ALL
         SELECT f.contact_id, f.submitted_at FROM ({_windows()}) w
@@ -216,7 +227,7 @@ def new_contacts_first_touch(campaign: Campaign) -> Sql:
     """contact_id, created_at: contacts whose first session — the one that first brought them to the site, at
     or before their creation — is a campaign session. Starts from the campaign's sessions of identified visitors
     and keeps those no session of the contact's visitors precedes (by start, then id: the definition's order)."""
-    sessions = campaign_sessions(campaign)
+    sessions = campaign_contact_sessions(campaign)
     sql = f"""
         SELECT c.id AS contact_id, c.created_at FROM ({sessions.sql}) cs
         JOIN {CONTACT} c ON c.id = cs.contact_id
@@ -233,7 +244,7 @@ def new_contacts_last_touch(campaign: Campaign) -> Sql:
     a campaign interaction as their last before creation, so only their interactions are ranked."""
     touches = campaign_touches(campaign, views=False)
     candidates = Sql(f"SELECT DISTINCT t.contact_id FROM ({touches.sql}) t", touches.params)
-    return new_contacts_last_touch_by_definition(campaign, candidates)
+    return new_contacts_last_touch_by_definition(campaign, candidates, campaign_contact_sessions(campaign))
 
 
 def between(column: str, start: datetime | None, end: datetime | None) -> tuple[str, tuple]:

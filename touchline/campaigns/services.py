@@ -27,6 +27,7 @@ from touchline.campaigns.models import (
     tracking_url_build,
 )
 from touchline.core.models import Account
+from touchline.tracking.models import Visitor, WebSession
 
 CAMPAIGN_FIELDS = {"name", "owner", "utm_campaign", "start_date", "end_date", "budget", "currency", "notes",
                    "goal_sessions", "goal_new_contacts", "goal_influenced_contacts", "goal_revenue"}
@@ -193,8 +194,10 @@ def campaign_sessions_rebuild(*, campaign: Campaign) -> None:
     day, day_params = connection.ops.datetime_cast_date_sql("d.started_at", (), zone)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
-        cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at, started_on) "
-                       f"SELECT %s, %s, d.session_id, d.started_at, {day} FROM ({definition.sql}) d",
+        cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at, started_on, "
+                       f"contact_id) SELECT %s, %s, d.session_id, d.started_at, {day}, vi.contact_id "
+                       f"FROM ({definition.sql}) d JOIN {WebSession._meta.db_table} s ON s.id = d.session_id "
+                       f"JOIN {Visitor._meta.db_table} vi ON vi.id = s.visitor_id",
                        [campaign.account_id, campaign.pk, *day_params, *definition.params])
         Campaign.all_accounts.filter(pk=campaign.pk).update(rollup_time_zone=zone)
     campaign.rollup_time_zone = zone
@@ -217,9 +220,15 @@ def campaign_sessions_note(*, view, session, new_session: bool) -> None:
         zones = dict(Campaign.all_accounts.filter(pk__in=campaign_ids).values_list("pk", "rollup_time_zone"))
         CampaignSession.all_accounts.bulk_create(
             [CampaignSession(account_id=session.account_id, campaign_id=pk, session_id=session.pk,
-                             started_at=session.started_at,
+                             started_at=session.started_at, contact_id=view.visitor.contact_id,
                              started_on=session.started_at.astimezone(ZoneInfo(zones[pk] or "UTC")).date())
              for pk in campaign_ids], ignore_conflicts=True)
+
+
+def campaign_sessions_identify(*, visitor) -> None:
+    """Keep the rollup's contact as a visitor is identified (or moves to another contact): every campaign session
+    of the visitor, earlier ones included, is the contact's from now on (SPEC §0)."""
+    CampaignSession.all_accounts.filter(session__visitor_id=visitor.pk).update(contact_id=visitor.contact_id)
 
 
 def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,

@@ -37,7 +37,7 @@ from touchline.tracking.models import (
     Visitor,
     WebSession,
 )
-from touchline.tracking.signals import page_view_recorded
+from touchline.tracking.signals import page_view_recorded, visitor_identified
 from touchline.tracking.sources import TrafficSource as Source
 from touchline.tracking.sources import is_external_referrer, session_source
 
@@ -361,4 +361,6 @@ def visitor_identify(*, visitor: Visitor, contact: Contact, at: datetime | None 
     on. A visitor identified as someone else before (a shared computer) moves to the new contact."""
     visitor.contact = contact
     visitor.identified_at = at or timezone.now()
-    visitor.save(update_fields=["contact", "identified_at"])
+    with transaction.atomic():
+        visitor.save(update_fields=["contact", "identified_at"])
+        visitor_identified.send(sender=Visitor, visitor=visitor)  # rollups that store the contact follow it

@@ -85,6 +85,10 @@ def history(account, seed: int):
 @pytest.mark.parametrize("seed", range(8))
 def test_campaign_sets_equal_their_definitions_on_random_histories(account, account_scope, seed):
     made = history(account, seed)
+    from touchline.campaigns.models import CampaignSession
+
+    kept = CampaignSession.objects.values_list("contact_id", "session__visitor__contact_id")
+    assert all(mine == visitors for mine, visitors in kept), "the rollup's contact is not the visitor's"
     seen = Counter()
     for campaign in made:
         pairs = (
