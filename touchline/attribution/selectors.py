@@ -26,13 +26,6 @@ def _windows() -> str:
             f"x.removed_at FROM {ASSOCIATION} x JOIN {ASSET} a ON a.id = x.asset_id WHERE x.campaign_id = %s")
 
 
-def _matches(i: str = "i", w: str = "w") -> str:
-    """An interaction `i` is one of window `w`'s asset's (before the time condition)."""
-    return (f"(({w}.asset_type IN ({PAGE_TYPE_LIST}) AND {i}.interaction_type = 'page_view' AND {w}.page = {i}.page)"
-            f" OR ({w}.form_id IS NOT NULL AND {w}.form_id = {i}.form_id)"
-            f" OR ({w}.sequence_id IS NOT NULL AND {w}.sequence_id = {i}.sequence_id))")
-
-
 def campaign_interactions(campaign: Campaign) -> Sql:
     """interaction_id, asset_id, asset_type, asset_name — one row per credited interaction.
 
@@ -42,7 +35,8 @@ def campaign_interactions(campaign: Campaign) -> Sql:
     clicks and replies (form or sequence, occurred_at) — and UTM traffic starts from the sessions with the
     campaign's utm_campaign (the session index on account, utm_campaign) and their page views (by session).
     An interaction of several assets credits through the lowest asset id; a UTM page view that is also an
-    asset's is the asset's (NOT EXISTS over the campaign's windows).
+    asset's is the asset's: all of them are grouped once by interaction, instead of testing each UTM page view
+    against an account-wide NOT IN.
     """
     # CROSS JOIN: the windows (or the sessions) are the outer loop on SQLite whatever its statistics say (it
     # otherwise skip-scanned every interaction's sequence_id); PostgreSQL plans it as the inner join it is.
@@ -57,15 +51,18 @@ def campaign_interactions(campaign: Campaign) -> Sql:
         SELECT i.id, w.asset_id FROM ({_windows()}) w CROSS JOIN {INTERACTION} i
         WHERE w.sequence_id IS NOT NULL AND i.sequence_id = w.sequence_id AND i.account_id = %s
           AND {in_window('i.occurred_at')}"""
-    sql = f"""
-        SELECT b.interaction_id, b.asset_id, a.asset_type, a.name AS asset_name
-        FROM (SELECT m.interaction_id, MIN(m.asset_id) AS asset_id FROM ({by_asset}) m GROUP BY m.interaction_id) b
-             JOIN {ASSET} a ON a.id = b.asset_id
-        UNION ALL
-        SELECT i.id, NULL, '{UTM_ASSET_TYPE}', %s FROM {SESSION} s CROSS JOIN {INTERACTION} i
+    # UTM traffic's page views join the same grouping with no asset: MIN ignores it, so a page view that is also
+    # an asset's credits through the asset, and one that is only UTM traffic keeps asset NULL.
+    utm = f"""
+        SELECT i.id, NULL FROM {SESSION} s CROSS JOIN {INTERACTION} i
         WHERE s.account_id = %s AND s.utm_campaign = %s AND i.session_id = s.id AND i.account_id = %s
-          AND i.interaction_type = 'page_view'
-          AND NOT EXISTS (SELECT 1 FROM ({_windows()}) w WHERE {_matches()} AND {in_window('i.occurred_at')})"""
+          AND i.interaction_type = 'page_view'"""
+    sql = f"""
+        SELECT b.interaction_id, b.asset_id, COALESCE(a.asset_type, '{UTM_ASSET_TYPE}') AS asset_type,
+               CASE WHEN a.id IS NULL THEN %s ELSE a.name END AS asset_name
+        FROM (SELECT m.interaction_id, MIN(m.asset_id) AS asset_id FROM ({by_asset} UNION ALL {utm}) m
+              GROUP BY m.interaction_id) b
+             LEFT JOIN {ASSET} a ON a.id = b.asset_id"""
     label = f"UTM traffic (utm_campaign={campaign.utm_campaign})"
     a, c = campaign.account_id, campaign.pk
-    return Sql(sql, (c, a, c, a, c, a, label, a, campaign.utm_campaign, a, c))
+    return Sql(sql, (label, c, a, c, a, c, a, a, campaign.utm_campaign, a))
