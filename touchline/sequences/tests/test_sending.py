@@ -375,3 +375,16 @@ def test_a_tick_renders_each_email_once_and_renders_one_claimed_by_an_earlier_wo
         assert render.call_count == 1
     assert sink.messages[-1]["Subject"] == "Quick question, Late"
     assert sink.messages[-1].get_body(("plain",)).get_content().startswith("Hi Late,")
+
+
+def test_an_email_sent_while_its_enrollment_was_paused_leaves_the_next_delay_for_the_resume(cadence, sink):
+    [enrollment] = enroll(cadence, cadence.contact("grace@navy.test")).enrolled
+    with scope(account=cadence.account):
+        sending.step_run(enrollment_id=enrollment.pk, now=MONDAY)
+        assert services.enrollment_pause(enrollment=enrollment, now=MONDAY)  # after the claim, before the send
+    assert tick(MONDAY + timedelta(seconds=10)).sent == 1
+    enrollment = reload(enrollment)
+    assert (enrollment.status, enrollment.current_step_id) == (EnrollmentStatus.PAUSED, cadence.steps[1].pk)
+    # The call is due two days after the send (Wednesday 10:00 Berlin): all of it is left for the resume.
+    assert enrollment.remaining_delay == timedelta(days=2) - timedelta(seconds=10)
+    assert enrollment.next_due_at is None and enrollment.last_step_completed_at == MONDAY + timedelta(seconds=10)
