@@ -261,7 +261,7 @@ ADVANCED_FIELDS = ("thread_message_id", "last_step_completed_at", "current_step"
 def _advance_many(ran: list[tuple[int, datetime, str]]) -> None:
     """Move each enrollment (id, when its step ran, the Message-ID it sent or "") to its next step, due per
     the timing rules, or finish it. A handful of queries for the lot, however many finish."""
-    enrollments = Enrollment.objects.select_related("current_step", "inbox", "sequence", "contact").in_bulk(
+    enrollments = Enrollment.objects.select_related("current_step", "inbox", "sequence").in_bulk(
         [pk for pk, _, _ in ran])
     steps: dict[int, list[Step]] = {}
     for step in Step.objects.filter(sequence_id__in={e.sequence_id for e in enrollments.values()}).order_by(
