@@ -61,6 +61,18 @@ def campaign_sessions_by_definition(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.account_id, campaign.utm_campaign, campaign.pk, campaign.account_id))
 
 
+def late_window_views(campaign: Campaign) -> Sql:
+    """session_id, occurred_at of the views of the campaign's associated pages inside their windows that happened
+    before their session's start (a late hit continuing a session): what CampaignSession.touched_at adds to the
+    sessions' starts."""
+    sql = f"""
+        SELECT v.session_id, v.occurred_at FROM ({_windows()}) w
+            JOIN {VIEW} v ON v.account_id = %s AND v.page = w.page AND {in_window('v.occurred_at')}
+            JOIN {SESSION} s ON s.id = v.session_id
+        WHERE w.asset_type IN ({PAGE_TYPE_LIST}) AND v.occurred_at < s.started_at"""
+    return Sql(sql, (campaign.pk, campaign.account_id))
+
+
 def campaign_sessions(campaign: Campaign) -> Sql:
     """session_id, visitor_id, contact_id (None while anonymous), started_at, is_first, page_views, source… of
     the campaign's sessions, from the CampaignSession rollup."""
@@ -178,21 +190,21 @@ def campaign_session_starts(campaign: Campaign) -> Sql:
 
 
 def campaign_contact_sessions(campaign: Campaign) -> Sql:
-    """contact_id, session_id, started_at of the campaign's sessions of identified visitors, from the rollup's own
-    contact (kept as visitors are identified) through its partial campaign_session_contact index: no session or
-    visitor row is read."""
-    sql = (f"SELECT cs.contact_id, cs.session_id, cs.started_at FROM {CAMPAIGN_SESSION} cs "
+    """contact_id, session_id, started_at, touched_at of the campaign's sessions of identified visitors, from the
+    rollup's own contact (kept as visitors are identified) through its partial campaign_session_contacts index: no
+    session or visitor row is read."""
+    sql = (f"SELECT cs.contact_id, cs.session_id, cs.started_at, cs.touched_at FROM {CAMPAIGN_SESSION} cs "
            f"WHERE cs.campaign_id = %s AND cs.contact_id IS NOT NULL")
     return Sql(sql, (campaign.pk,))
 
 
-def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
+def campaign_touches(campaign: Campaign, *, views: bool = True, session_at: str = "started_at") -> Sql:
     """contact_id, at: every interaction of an identified contact that credits the campaign. Page views are found
     from the windows through the pageview_page index (covering their visitor), the definition walks every
     identified visitor's views instead. `views=False` leaves the page views out, keeping the same contacts: a
     view of an associated page inside its window makes its session a campaign session (the rollup equals the
     definition), and the view's visitor is the session's — only its time can differ (a late hit may predate
-    the session's start)."""
+    the session's start; `session_at="touched_at"` gives each session its earliest touch, views included)."""
     sessions = campaign_contact_sessions(campaign)
     page_views = f"""
         UNION ALL
@@ -201,7 +213,7 @@ def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
             JOIN {VISITOR} vi ON vi.id = v.visitor_id
             WHERE w.asset_type IN ({PAGE_TYPE_LIST}) AND vi.contact_id IS NOT NULL""" if views else ""
     sql = f"""
-        SELECT cs.contact_id, cs.started_at AS at FROM ({sessions.sql}) cs
+        SELECT cs.contact_id, cs.{session_at} AS at FROM ({sessions.sql}) cs
         {page_views}
         UNION ALL
         SELECT f.contact_id, f.submitted_at FROM ({_windows()}) w
@@ -217,8 +229,11 @@ def campaign_touches(campaign: Campaign, *, views: bool = True) -> Sql:
 
 
 def influenced_contacts(campaign: Campaign) -> Sql:
-    """contact_id, first_at: contacts who interacted with the campaign, and when they first did."""
-    touches = campaign_touches(campaign)
+    """contact_id, first_at: contacts who interacted with the campaign, and when they first did. The minimum over
+    every touch is the minimum over the sessions' touched_at (each view of an associated page is in a campaign
+    session of the same contact, whose touched_at is at most the view's time), submissions and sequence events:
+    no page view is read."""
+    touches = campaign_touches(campaign, views=False, session_at="touched_at")
     return Sql(f"SELECT t.contact_id, MIN(t.at) AS first_at FROM ({touches.sql}) t GROUP BY t.contact_id",
                touches.params)
 

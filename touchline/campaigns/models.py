@@ -181,6 +181,9 @@ class CampaignSession(AccountOwned):
     contact = models.ForeignKey("crm.Contact", null=True, on_delete=models.SET_NULL, related_name="+",
                                 db_index=False, help_text="the contact of the session's visitor, kept when the "
                                 "visitor is identified (services.campaign_sessions_identify)")
+    touched_at = models.DateTimeField(null=True, help_text="the session's first touch of the campaign: its start, "
+                                      "or an earlier view of an associated page inside its window (a late hit can "
+                                      "predate its session's start) — what influenced contacts take the minimum of")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "session"], name="campaign_session_unique")]
@@ -188,6 +191,6 @@ class CampaignSession(AccountOwned):
             # Covering for the Overview count (range on started_at) and the chart (grouped by started_on).
             models.Index(fields=["campaign", "started_at", "started_on"], name="campaign_session_start"),
             # The campaign's sessions of identified visitors, for its contact sets (a few percent of its rows).
-            models.Index(fields=["campaign", "contact", "started_at", "session"], name="campaign_session_contact",
-                         condition=models.Q(contact__isnull=False)),
+            models.Index(fields=["campaign", "contact", "started_at", "session", "touched_at"],
+                         name="campaign_session_contacts", condition=models.Q(contact__isnull=False)),
         ]

@@ -185,7 +185,7 @@ def campaign_sessions_rebuild(*, campaign: Campaign) -> None:
     after its UTM value or its page associations change. Cost: the campaign's own traffic, not the account's.
     Their start days are written in the account's current zone, which becomes the campaign's rollup_time_zone
     (after the account's zone changes, charts convert each row again until the next rebuild)."""
-    from touchline.campaigns.analytics import campaign_sessions_by_definition
+    from touchline.campaigns.analytics import campaign_sessions_by_definition, late_window_views
 
     definition = campaign_sessions_by_definition(campaign)
     table = CampaignSession._meta.db_table
@@ -195,10 +195,15 @@ def campaign_sessions_rebuild(*, campaign: Campaign) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
         cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at, started_on, "
-                       f"contact_id) SELECT %s, %s, d.session_id, d.started_at, {day}, vi.contact_id "
-                       f"FROM ({definition.sql}) d JOIN {WebSession._meta.db_table} s ON s.id = d.session_id "
-                       f"JOIN {Visitor._meta.db_table} vi ON vi.id = s.visitor_id",
+                       f"contact_id, touched_at) SELECT %s, %s, d.session_id, d.started_at, {day}, vi.contact_id, "
+                       f"d.started_at FROM ({definition.sql}) d JOIN {WebSession._meta.db_table} s "
+                       f"ON s.id = d.session_id JOIN {Visitor._meta.db_table} vi ON vi.id = s.visitor_id",
                        [campaign.account_id, campaign.pk, *day_params, *definition.params])
+        earlier = late_window_views(campaign)  # views inside a window before their session's start
+        cursor.execute(f"UPDATE {table} SET touched_at = (SELECT MIN(e.occurred_at) FROM ({earlier.sql}) e "
+                       f"WHERE e.session_id = {table}.session_id) WHERE campaign_id = %s AND session_id IN "
+                       f"(SELECT e.session_id FROM ({earlier.sql}) e)", [*earlier.params, campaign.pk,
+                                                                         *earlier.params])
         Campaign.all_accounts.filter(pk=campaign.pk).update(rollup_time_zone=zone)
     campaign.rollup_time_zone = zone
 
@@ -212,17 +217,23 @@ def campaign_sessions_note(*, view, session, new_session: bool) -> None:
         campaign_ids |= set(Campaign.all_accounts.filter(account_id=session.account_id,
                                                          utm_campaign=session.utm_campaign).values_list("pk",
                                                                                                       flat=True))
-    campaign_ids |= set(Association.all_accounts.filter(
+    by_page = set(Association.all_accounts.filter(
         account_id=view.account_id, asset__page=view.page, asset__asset_type__in=PAGE_TYPES,
         associated_at__lte=view.occurred_at).filter(
         Q(removed_at__isnull=True) | Q(removed_at__gt=view.occurred_at)).values_list("campaign_id", flat=True))
+    campaign_ids |= by_page
     if campaign_ids:
         zones = dict(Campaign.all_accounts.filter(pk__in=campaign_ids).values_list("pk", "rollup_time_zone"))
         CampaignSession.all_accounts.bulk_create(
             [CampaignSession(account_id=session.account_id, campaign_id=pk, session_id=session.pk,
                              started_at=session.started_at, contact_id=view.visitor.contact_id,
-                             started_on=session.started_at.astimezone(ZoneInfo(zones[pk] or "UTC")).date())
+                             started_on=session.started_at.astimezone(ZoneInfo(zones[pk] or "UTC")).date(),
+                             touched_at=min(session.started_at, view.occurred_at) if pk in by_page
+                             else session.started_at)
              for pk in campaign_ids], ignore_conflicts=True)
+        if by_page and view.occurred_at < session.started_at:  # a late hit: the session was touched earlier
+            CampaignSession.all_accounts.filter(campaign_id__in=by_page, session_id=session.pk,
+                                                touched_at__gt=view.occurred_at).update(touched_at=view.occurred_at)
 
 
 def campaign_sessions_identify(*, visitor) -> None:

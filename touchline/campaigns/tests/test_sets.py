@@ -1,9 +1,11 @@
 """The campaign sets the reports run (analytics.campaign_touches, influenced_contacts, new_contacts_first_touch,
 new_contacts_last_touch — started from the campaign's own rows) equal their definitions (the *_by_definition
 queries, which walk every identified contact of the account), on seeded random histories: visitors browsing with
-and without UTM links, form submissions creating and identifying contacts, contacts created by hand and
-identified later, a visitor moving to another contact, sequence clicks and replies (human and machine), and
-pages, forms and sequences associated, removed and associated again."""
+and without UTM links, late hits (a retry older than its session's start), form submissions creating and
+identifying contacts, contacts created by hand and identified later, a visitor moving to another contact,
+sequence clicks and replies (human and machine), and pages, forms and sequences associated, removed and
+associated again. The rollup's own columns (contact, touched_at, started_on) are checked against their
+meaning too."""
 
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ import pytest
 
 from touchline.campaigns import analytics
 from touchline.campaigns import services as campaigns
-from touchline.campaigns.models import AssetType, Association
+from touchline.campaigns.models import PAGE_TYPES, AssetType, Association
 from touchline.crm.services import contact_create
 from touchline.sequences.models import EngagementEvent, EventKind, Sequence
 from touchline.tracking import services as tracking
-from touchline.tracking.models import Visitor
+from touchline.tracking.models import PageView, Visitor
 from touchline.tracking.services import Hit
 
 PAGES = ("/", "/a", "/b", "/c")
@@ -44,7 +46,7 @@ def history(account, seed: int):
               for p in PAGES[1:]]
     assets += [campaigns.form_asset(form=form) for form in forms]
     assets += [campaigns.sequence_asset(sequence=sequence) for sequence in sequences]
-    contacts = []
+    contacts, last_view = [], None
     clock = START
     for step in range(160):
         clock += timedelta(minutes=rng.choice((0, 1, 5, 45)))  # 0: ties at one instant; 45: a new session
@@ -53,9 +55,13 @@ def history(account, seed: int):
         if action < 0.55:
             utm = f"?utm_campaign={rng.choice(('c0', 'c1', 'other'))}&utm_source=x&utm_medium=y" \
                 if rng.random() < 0.3 else ""
+            when = clock
+            if last_view and rng.random() < 0.2:  # a retry arriving late: the last visitor, minutes earlier
+                visitor, when = last_view[0], last_view[1] - timedelta(minutes=rng.choice((1, 3)))
             tracking.pageview_record(site=site, hit=Hit(hit_id=f"h{seed}-{step}", visitor_key=visitor,
                                                         url=f"https://example.com{rng.choice(PAGES)}{utm}",
-                                                        occurred_at=clock))
+                                                        occurred_at=when))
+            last_view = (visitor, clock)
         elif action < 0.65:
             submission, _ = tracking.form_submission_record(
                 form=rng.choice(forms), submission_id=f"s{seed}-{step}", visitor_key=visitor, at=clock,
@@ -89,6 +95,13 @@ def test_campaign_sets_equal_their_definitions_on_random_histories(account, acco
 
     kept = CampaignSession.objects.values_list("contact_id", "session__visitor__contact_id")
     assert all(mine == visitors for mine, visitors in kept), "the rollup's contact is not the visitor's"
+    for row in CampaignSession.objects.select_related("session"):
+        windows = Association.objects.filter(campaign_id=row.campaign_id, asset__asset_type__in=PAGE_TYPES)
+        touched = [v.occurred_at for v in PageView.objects.filter(session_id=row.session_id)
+                   for w in windows if w.asset.page == v.page and w.associated_at <= v.occurred_at
+                   and (w.removed_at is None or v.occurred_at < w.removed_at)]
+        assert row.touched_at == min([row.session.started_at, *touched]), row.pk
+        LATE_TOUCHES[seed] = LATE_TOUCHES.get(seed, 0) + (row.touched_at < row.session.started_at)
     seen = Counter()
     for campaign in made:
         pairs = (
@@ -110,12 +123,14 @@ def test_campaign_sets_equal_their_definitions_on_random_histories(account, acco
 
 
 NEW_CONTACT_ROWS: dict[int, int] = {}
+LATE_TOUCHES: dict[int, int] = {}
 
 
-def test_the_random_histories_made_new_contacts_of_a_campaign_in_most_seeds():
+def test_the_random_histories_made_new_contacts_and_late_touches_in_most_seeds():
     # Runs after the parametrized test above (file order); alone it has nothing to check.
     if len(NEW_CONTACT_ROWS) == 8:
         assert sum(1 for n in NEW_CONTACT_ROWS.values() if n) >= 6, NEW_CONTACT_ROWS
+        assert sum(1 for n in LATE_TOUCHES.values() if n) >= 2, LATE_TOUCHES
 
 
 def series(account, campaign, unit: str):
