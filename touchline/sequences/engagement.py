@@ -19,8 +19,9 @@ Two ways keep it so, both set-based and both in the transaction that writes the 
   distinct increment (a batch of sends is one UPDATE). Increments, never recounts, so concurrent writers cannot
   overwrite each other's counts (each UPDATE works on the row version it locked).
 - `enrollment_engagement_rebuild(account=...)` recomputes an account's rollup from the log in four statements
-  (reset, then one grouped pass over the events per table). For repairs, after bulk loads that bypass the
-  services (bench), and as the migration's backfill (the same SQL, copied into 0006).
+  (per table: zero rows without events, then one grouped pass over the events, writing only rows that differ).
+  For repairs, after bulk loads that bypass the services (bench), and as the migration's backfill (its grouped
+  pass, copied into 0006).
 """
 
 from __future__ import annotations
@@ -95,17 +96,23 @@ def _sums(link: str) -> str:
 
 
 def rebuild_statements(account_id: int) -> list[tuple[str, list]]:
-    """The SQL of a rebuild, in order: reset each table's rollup, then set it from one grouped pass over the
-    account's events (UPDATE … FROM: SQLite ≥ 3.33 and PostgreSQL)."""
+    """The SQL of a rebuild, in order, per table: zero the rollup of rows that have no event but a non-zero
+    rollup, then set it from one grouped pass over the account's events (UPDATE … FROM: SQLite ≥ 3.33 and
+    PostgreSQL) where it differs. Rows already right are not written: on PostgreSQL every row written is a new
+    row version in each of its indexes."""
     statements = []
+    events = EngagementEvent._meta.db_table
     for model, link, extra in ((Enrollment, "enrollment_id", ("last_event_at",)), (SentMessage, "message_id", ())):
         table = model._meta.db_table
         columns = (*ROLLUP_COLUMNS, *extra)
         reset = ", ".join(f"{c} = {'NULL' if c == 'last_event_at' else '0'}" for c in columns)
+        nonzero = " OR ".join(f"{c} IS NOT NULL" if c == "last_event_at" else f"{c} <> 0" for c in columns)
         assign = ", ".join(f"{c} = per_row.{c}" for c in columns)
-        statements.append((f"UPDATE {table} SET {reset} WHERE account_id = %s", [account_id]))
+        differs = " OR ".join(f"{table}.{c} IS DISTINCT FROM per_row.{c}" for c in columns)
+        statements.append((f"UPDATE {table} SET {reset} WHERE account_id = %s AND ({nonzero}) AND NOT EXISTS "
+                           f"(SELECT 1 FROM {events} e WHERE e.{link} = {table}.id)", [account_id]))
         statements.append((f"UPDATE {table} SET {assign} FROM ({_sums(link)}) per_row "
-                           f"WHERE {table}.id = per_row.row_id", [account_id]))
+                           f"WHERE {table}.id = per_row.row_id AND ({differs})", [account_id]))
     return statements
 
 
@@ -114,7 +121,7 @@ def enrollment_engagement_rebuild(*, account) -> dict[str, int]:
     """Recompute the account's engagement rollup from its log, set-based. On PostgreSQL the log is locked
     against inserts meanwhile (SHARE mode: reads go on), so no event recorded during the rebuild is missed or
     counted twice; on SQLite the first UPDATE takes the database's write lock, which does the same. Returns how
-    many enrollments and messages have any event."""
+    many enrollments and messages with events it corrected (all of them after a bulk load)."""
     with connection.cursor() as cursor:
         if is_postgresql():
             cursor.execute(f"LOCK TABLE {EngagementEvent._meta.db_table} IN SHARE MODE")

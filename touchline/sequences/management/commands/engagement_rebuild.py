@@ -29,4 +29,4 @@ class Command(BaseCommand):
             with scope(account=target):
                 result = enrollment_engagement_rebuild(account=target)
             self.stdout.write(f"{target.name}: {result['enrollments']:,} enrollment(s) and {result['messages']:,} "
-                              f"message(s) with events, rebuilt in {perf_counter() - start:.1f} s")
+                              f"message(s) with events corrected, in {perf_counter() - start:.1f} s")
