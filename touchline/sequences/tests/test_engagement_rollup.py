@@ -107,8 +107,10 @@ def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 6
         action = rng.choice(["enroll", "enroll", "tick", "tick", "tick", "hit", "hit", "hit", "hit", "reply", "reply",
                              "auto_reply", "bounce", "unsubscribe", "meeting", "pause", "resume", "unenroll", "task"])
         with scope(account=account):
-            sent = list(SentMessage.objects.filter(status=MessageStatus.SENT).select_related("enrollment__contact"))
-            running = list(Enrollment.objects.filter(status__in=RUNNING_STATUSES).select_related("contact"))
+            sent = list(SentMessage.objects.filter(status=MessageStatus.SENT).select_related("enrollment__contact")
+                        .order_by("pk"))  # one order on every database, so a seed makes one history
+            running = list(Enrollment.objects.filter(status__in=RUNNING_STATUSES).select_related("contact")
+                           .order_by("pk"))
             contact = rng.choice(contacts)
             message = rng.choice(sent) if sent and rng.random() < 0.8 else None
             if action == "enroll":
@@ -138,7 +140,7 @@ def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 6
                 {"pause": services.enrollment_pause, "resume": services.enrollment_resume,
                  "unenroll": services.enrollment_unenroll}[action](enrollment=enrollment, now=now)
             elif action == "task":
-                for task in Task.objects.filter(status=TaskStatus.OPEN):
+                for task in Task.objects.filter(status=TaskStatus.OPEN).order_by("pk"):
                     sending.task_finish(task=task, skipped=rng.random() < 0.3, now=now)
         if action == "tick":
             sending.sequences_tick(now=now)
