@@ -112,6 +112,8 @@ class PageView(AccountOwned):
             # Covering for what page assets read: campaign windows (session_id, visitor_id by page and time)
             # and the asset reports (views, distinct sessions and visitors of a page).
             models.Index(fields=["account", "page", "occurred_at", "session", "visitor"], name="pageview_page"),
+            # A contact's views in time order with what last-touch ranking reads (page, session), covering.
+            models.Index(fields=["visitor", "occurred_at", "page", "session"], name="pageview_visitor"),
             models.Index(fields=["account", "occurred_at"]),
         ]
 
