@@ -3,9 +3,10 @@
 The caller is the API token (its key id), else the browser session (its key), else — for an endpoint without
 authentication — the client address. Requests are counted in fixed windows aligned to the clock minute, so the
 answer past the limit (429 `rate_limited`) can say exactly when the next window opens (`Retry-After`, whole
-seconds). Counting is `rate_limit_allows`, the counter in Django's cache that the booking page and the ESP
-webhooks use too: atomic across the threads of a server process; shared between server processes only when the
-cache is (the default in-memory cache is per process, so `serve --workers N` allows up to N × the limit).
+seconds). Counting is `touchline.core.ratelimit.rate_limit_allows`, the one counter the booking pages, the ESP
+webhooks and the collector use too: atomic across the threads of a server process; shared between server
+processes only when the cache is (the default in-memory cache is per process, so `serve --workers N` allows up to
+N × the limit).
 
 It runs as django-ninja's throttle of the whole API, after authentication: a request with a bad token is
 answered 401 without counting.
@@ -19,7 +20,7 @@ import time
 from django.conf import settings
 from ninja.throttling import BaseThrottle
 
-from touchline.sequences.booking import rate_limit_allows
+from touchline.core.ratelimit import rate_limit_allows
 
 WINDOW_SECONDS = 60
 

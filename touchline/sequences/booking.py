@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -39,6 +38,7 @@ from django.utils.text import slugify
 from django_scopes import scopes_disabled
 
 from touchline.core.models import Account, Membership
+from touchline.core.ratelimit import rate_limit_allows
 from touchline.crm.models import Contact, normalise_email
 from touchline.crm.selectors import contact_by_email
 from touchline.crm.services import contact_create
@@ -298,18 +298,6 @@ def booking_create(*, page: BookingPage, starts_at: datetime, email: str, name: 
                                              source=MeetingSource.BOOKING_PAGE, host=page.user, title=page.title,
                                              at=now)
     return meeting
-
-
-def rate_limit_allows(key: str, *, limit: int, window: int) -> bool:
-    """Count one request under `key` in a fixed window of `window` seconds (Django's cache); False once more than
-    `limit` arrived in the current window."""
-    cache.add(key, 0, timeout=window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
-    return count <= limit
 
 
 def booking_attempt_allowed(ip: str | None) -> bool:

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from touchline.core.ratelimit import rate_limit_allows
 from touchline.tracking.bots import bot_reason
 from touchline.tracking.models import DropReason, Site
 from touchline.tracking.services import Hit, cookieless_visitor_key
@@ -62,14 +63,9 @@ def site_by_key(key: str) -> Site | None:
 
 
 def within_rate(key: str, limit: int) -> bool:
-    window = int(timezone.now().timestamp() // 60)
-    counter = f"tracking:rate:{key}:{window}"
-    cache.add(counter, 0, 120)
-    try:
-        return cache.incr(counter) <= limit
-    except ValueError:  # evicted between add and incr
-        cache.set(counter, 1, 120)
-        return True
+    """At most `limit` hits under `key` per clock minute."""
+    minute = int(timezone.now().timestamp() // 60)
+    return rate_limit_allows(f"tracking:rate:{key}:{minute}", limit=limit, window=120)
 
 
 def _text(payload: dict, key: str, limit: int, *, required: bool = False) -> str:

@@ -27,7 +27,7 @@ from django_scopes import scope, scopes_disabled
 
 from touchline.api.errors import error_body
 from touchline.core.http import client_ip
-from touchline.sequences.booking import rate_limit_allows
+from touchline.core.ratelimit import rate_limit_allows
 from touchline.sequences.esp import providers, verify
 from touchline.sequences.esp.events import Malformed, Refused, esp_events_record, esp_subscription_record
 from touchline.sequences.models import EspWebhook
