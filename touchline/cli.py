@@ -16,12 +16,17 @@ TOUCHLINE_VERBS = {
     "createuser": "create a user and give them an account",
     "import": "import companies, contacts and deals from JSON Lines or CSV",
     "report": "list reports or run one (--list, NAME --json)",
+    "inbound": "process one raw email (replies, bounces, auto-replies) from a file or stdin",
+    "imap_poll": "process the unseen mail of IMAP inboxes (--once)",
+    "attribution": "copy interactions and credit conversions (refresh | rebuild)",
+    "engagement_rebuild": "recompute the sequence engagement rollup from the event log (--account)",
 }
 
 
 def _usage() -> str:
     lines = ["usage: touchline VERB [options]", "", "Touchline verbs:"]
-    lines += [f"  {verb:<11} {text}" for verb, text in TOUCHLINE_VERBS.items()]
+    width = max(map(len, TOUCHLINE_VERBS))
+    lines += [f"  {verb:<{width}}  {text}" for verb, text in TOUCHLINE_VERBS.items()]
     lines += ["", "Every Django management command works too (migrate, shell, dbshell, ...);",
               "`touchline help` lists them, `touchline VERB --help` explains one."]
     return "\n".join(lines)
