@@ -14,7 +14,7 @@ import csv
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -42,6 +42,19 @@ class ReportTimedOut(Exception):
 
 class UnknownReport(KeyError):
     pass
+
+
+def param_day(data: Mapping[str, str], key: str, errors: dict[str, str]) -> date | None:
+    """The YYYY-MM-DD parameter `key` of a report, or None when it is empty; a malformed one is recorded in
+    `errors` under its key (parse raises them together as one ReportParamError)."""
+    text = (data.get(key) or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors[key] = f"{text!r} is not a date (YYYY-MM-DD)."
+        return None
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, Timeframe, TimeframeError, timeframe_resolve
 from touchline.crm.models import TrafficSource
 from touchline.reports.metrics import METRICS
-from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, Sql, register
-from touchline.reports.queries.sequence_common import _day
+from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, Sql, param_day, register
 from touchline.sequences.models import EngagementEvent, Enrollment, EventKind
 from touchline.tracking.models import FormSubmission, PageView, WebSession
 
@@ -72,7 +71,7 @@ class CampaignReport(Report):
         attribution = (data.get("attribution") or FIRST_TOUCH).strip()
         if attribution not in (FIRST_TOUCH, LAST_TOUCH):
             errors["attribution"] = "first_touch or last_touch."
-        first, last = _day(data, "range_from", errors), _day(data, "range_to", errors)
+        first, last = param_day(data, "range_from", errors), param_day(data, "range_to", errors)
         timeframe = None
         try:
             timeframe = timeframe_resolve((data.get("range") or "all_time").strip(), time_zone=account.time_zone,

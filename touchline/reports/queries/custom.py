@@ -39,7 +39,7 @@ from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, Timeframe, TimeframeError, timeframe_resolve
 from touchline.crm.models import Company, Contact, Deal, DealStage, DealStatus, LifecycleStage, Pipeline, TrafficSource
 from touchline.reports.metrics import EXPRESSIONS, METRICS, mean_value
-from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, register
+from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, param_day, register
 from touchline.sequences.models import EngagementEvent, Enrollment, EnrollmentStatus, EventKind, Sequence
 from touchline.tracking.models import Site, WebSession
 
@@ -343,16 +343,6 @@ def _all_dimension_choices(account: Account) -> list[tuple[str, str]]:
     return [("", "None")] + [(d.key, f"{s.label}: {d.label}") for s in SOURCES_LIST for d in s.dimensions]
 
 
-def _day(data: Mapping[str, str], key: str, errors: dict[str, str]) -> date | None:
-    text = (data.get(key) or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors[key] = f"{text!r} is not a date (YYYY-MM-DD)."
-        return None
-
 
 def _listed(data: Mapping[str, str], key: str) -> list[str] | None:
     """A list parameter as comma-separated text or repeated (`?metrics=a&metrics=b`); None when absent."""
@@ -542,7 +532,7 @@ class CustomReport(Report):
             errors["chart"] = f"{chart!r} is not one of: {', '.join(dict(CHARTS))}."
         elif chart == "kpi" and dimensions:
             errors["chart"] = "A KPI shows one number per metric: choose no dimension."
-        first, last = _day(data, "range_from", errors), _day(data, "range_to", errors)
+        first, last = param_day(data, "range_from", errors), param_day(data, "range_to", errors)
         timeframe = None
         try:
             timeframe = timeframe_resolve((data.get("range") or "all_time").strip(), time_zone=account.time_zone,

@@ -19,7 +19,7 @@ from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, Timeframe, TimeframeError, timeframe_resolve
 from touchline.crm.models import Deal, DealStage, Pipeline
 from touchline.reports.metrics import METRICS
-from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, register
+from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, param_day, register
 
 METRIC_KEYS = ("deal_count", "deal_amount", "weighted_amount")
 
@@ -42,16 +42,6 @@ class DealsByStageQuery:
     created_to: date | None
     owner_id: int | None
 
-
-def _day(data: Mapping[str, str], key: str, errors: dict[str, str]) -> date | None:
-    text = (data.get(key) or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors[key] = f"{text!r} is not a date (YYYY-MM-DD)."
-        return None
 
 
 @register
@@ -87,7 +77,7 @@ class DealsByStage(Report):
                 owner_id = int(owner_text)
             else:
                 errors["owner"] = f"No user {owner_text!r} in this account."
-        first, last = _day(data, "created_from", errors), _day(data, "created_to", errors)
+        first, last = param_day(data, "created_from", errors), param_day(data, "created_to", errors)
         created = None
         try:
             created = timeframe_resolve((data.get("created") or "all_time").strip(), time_zone=account.time_zone,

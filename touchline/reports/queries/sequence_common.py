@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 
@@ -15,7 +15,7 @@ from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, TimeframeError, timeframe_resolve
 from touchline.crm.models import Company
 from touchline.reports.metrics import CLICK_METRICS
-from touchline.reports.pipeline import Param, Report, ReportParamError
+from touchline.reports.pipeline import Param, Report, ReportParamError, param_day
 from touchline.sequences.analytics import EngagementFilter
 from touchline.sequences.models import Sequence
 
@@ -54,15 +54,6 @@ def _id(data: Mapping[str, str], key: str, errors: dict, exists) -> int | None:
     return int(text)
 
 
-def _day(data: Mapping[str, str], key: str, errors: dict) -> date | None:
-    text = (data.get(key) or "").strip()
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        errors[key] = f"{text!r} is not a date (YYYY-MM-DD)."
-        return None
-
-
 def engagement_filter_parse(account: Account, data: Mapping[str, str], *, now: datetime) -> tuple[EngagementFilter,
                                                                                                    dict[str, str]]:
     """The filter and its echo (the parameters as the API accepts them); raises ReportParamError."""
@@ -72,7 +63,7 @@ def engagement_filter_parse(account: Account, data: Mapping[str, str], *, now: d
     company_id = _id(data, "company", errors, lambda pk: Company.objects.filter(account=account, pk=pk).exists())
     user_id = _id(data, "enrolled_by", errors, lambda pk: get_user_model().objects.filter(
         memberships__account=account, pk=pk).exists())
-    first, last = _day(data, "enrolled_from", errors), _day(data, "enrolled_to", errors)
+    first, last = param_day(data, "enrolled_from", errors), param_day(data, "enrolled_to", errors)
     enrolled = None
     try:
         enrolled = timeframe_resolve((data.get("enrolled") or "all_time").strip(), time_zone=account.time_zone,
