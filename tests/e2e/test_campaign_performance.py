@@ -119,6 +119,9 @@ def test_attribution_tab_models_follow_the_conversion_and_amounts_open_interacti
     expect(page.locator("#filters select[name=model]")).to_contain_text("Full path")
     page.locator("#filters select[name=model]").select_option("full_path")
     expect(page.locator("#section-campaign_attribution")).to_contain_text("Model full_path")
+    # The section shows the model before the whole tab body (filters included) is swapped in: a choice made on the
+    # filters being replaced would be lost, so wait until no request is in flight.
+    page.wait_for_load_state("networkidle")
     page.locator("#filters select[name=conversion]").select_option("contact_create")
     expect(page.locator("#tab-body")).to_contain_text("Full path does not apply to contact create; showing Linear.")
     expect(page.locator("#filters select[name=model]")).to_have_value("linear")
