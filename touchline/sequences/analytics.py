@@ -10,16 +10,26 @@ each of them did. Every sequence report is built from these pieces, in SQL.
   every filter column are in the enrollment's two report indexes, so these queries read an index, never the log.
 - Rates are over enrolled *contacts*: a contact enrolled several times counts once, and its events from all
   those enrollments count (`contact_rollup_sql` groups the flags by contact).
+- When a report filters nothing but its sequences it reads the account-wide totals instead
+  (`touchline.sequences.report_totals`): the same numbers, kept per contact and summed per sequence, month and
+  user, so it does not scan every enrollment. `totals_of`, `totals_counts` and `totals_top_contacts` read them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When
 
 from touchline.core.timeframes import Timeframe
-from touchline.sequences.models import RUNNING_STATUSES, Enrollment, EnrollmentStatus
+from touchline.sequences.models import (
+    RUNNING_STATUSES,
+    ContactTotalsPart,
+    Enrollment,
+    EnrollmentStatus,
+    SequenceReportTotal,
+    TotalsGrain,
+)
 
 ALL_TIME = Timeframe("all_time", "All time", None, None)
 
@@ -93,3 +103,32 @@ def enrollments_at_step(f: EngagementFilter, *, step_id: int, status: str) -> Qu
     """The enrollments behind one segment of "Enrollment status by step": current step and status."""
     return (enrollments_selected(f).filter(current_step_id=step_id, status=status)
             .select_related("contact", "company_at_enrollment", "sequence").order_by("-enrolled_at"))
+
+
+def totals_of(f: EngagementFilter, grain: TotalsGrain) -> QuerySet[SequenceReportTotal]:
+    """The account's totals of one grain (a row per sequence, month or user; one row for ACCOUNT)."""
+    return SequenceReportTotal.objects.filter(account_id=f.account_id, grain=grain, contacts__gt=0)
+
+
+def engagement_kind(f: EngagementFilter) -> str:
+    """Which of the totals' opened/clicked columns the filter counts: `human`, or `all` with machine events."""
+    return "all" if f.include_machine else "human"
+
+
+def totals_counts(f: EngagementFilter) -> dict[str, F]:
+    """The SEQUENCE_COUNTS metrics (enrolled_contacts, opened_contacts, …) as columns of a totals row."""
+    kind = engagement_kind(f)
+    return {"enrolled_contacts": F("contacts"), "opened_contacts": F(f"contacts_opened_{kind}"),
+            "clicked_contacts": F(f"contacts_clicked_{kind}"), "replied_contacts": F("contacts_replied"),
+            "met_contacts": F("contacts_met"), "no_response_contacts": F("contacts_no_response")}
+
+
+def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:
+    """Contacts across all sequences by engagement score, highest first (read in the ranking index's order),
+    each with its event counts: the account-wide "Highly engaged contacts"."""
+    kind = engagement_kind(f)
+    return (ContactTotalsPart.objects.filter(account_id=f.account_id, grain=TotalsGrain.ACCOUNT,
+                                             **{f"score_{kind}__gt": 0})
+            .order_by(f"-score_{kind}", "-last_event_at", "contact_id")
+            .values("contact_id", "replies", "meetings", opens=F(f"opens_{kind}"), clicks=F(f"clicks_{kind}"),
+                    last_event=F("last_event_at"), score=F(f"score_{kind}")))

@@ -464,3 +464,116 @@ class PendingEmailHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of message {self.message_id} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The account-wide totals of the sequence reports (touchline/sequences/report_totals.py): what the reports read
+# when nothing but a sequence is filtered, instead of scanning every enrollment of the account.
+class TotalsGrain(models.IntegerChoices):
+    ACCOUNT = 0, "All sequences"  # key 0
+    SEQUENCE = 1, "Sequence"  # key: the sequence id
+    MONTH = 2, "Enrollment month"  # key: year * 100 + month, in the account's time zone
+    USER = 3, "Enrolling user"  # key: the user id, 0 for none
+
+
+class TotalsMeasures(models.Model):
+    """What one contact adds to a grain (a part), and what all contacts add up to (a total). Contact flags (0/1
+    per part) count contacts; the `enrollments_*` and `ended*` columns count enrollments."""
+
+    contacts = models.PositiveIntegerField(default=0)
+    enrollments = models.PositiveIntegerField(default=0)
+    contacts_opened_human = models.PositiveIntegerField(default=0)
+    contacts_opened_all = models.PositiveIntegerField(default=0)
+    contacts_clicked_human = models.PositiveIntegerField(default=0)
+    contacts_clicked_all = models.PositiveIntegerField(default=0)
+    contacts_replied = models.PositiveIntegerField(default=0)
+    contacts_met = models.PositiveIntegerField(default=0)
+    contacts_no_response = models.PositiveIntegerField(default=0)
+    enrollments_opened_human = models.PositiveIntegerField(default=0)
+    enrollments_opened_all = models.PositiveIntegerField(default=0)
+    enrollments_clicked_human = models.PositiveIntegerField(default=0)
+    enrollments_clicked_all = models.PositiveIntegerField(default=0)
+    enrollments_replied = models.PositiveIntegerField(default=0)
+    enrollments_met = models.PositiveIntegerField(default=0)
+    enrollments_unenrolled = models.PositiveIntegerField(default=0)
+    ended = models.PositiveIntegerField(default=0)
+    ended_replied = models.PositiveIntegerField(default=0)
+    ended_bounced = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ContactTotalsPart(AccountOwned, TotalsMeasures):
+    """One contact's share of one grain's totals, computed from its (not scheduled) enrollments in that grain.
+    `contact_id` is a plain integer, not a foreign key: when a contact is deleted its part must outlive it until
+    the refresh has taken it off the totals. The event counts and scores feed "Highly engaged contacts"."""
+
+    contact_id = models.BigIntegerField()
+    grain = models.PositiveSmallIntegerField(choices=TotalsGrain.choices)
+    grain_key = models.BigIntegerField()
+    opens_human = models.PositiveIntegerField(default=0)
+    opens_all = models.PositiveIntegerField(default=0)
+    clicks_human = models.PositiveIntegerField(default=0)
+    clicks_all = models.PositiveIntegerField(default=0)
+    replies = models.PositiveIntegerField(default=0)
+    meetings = models.PositiveIntegerField(default=0)
+    score_human = models.PositiveIntegerField(default=0)
+    score_all = models.PositiveIntegerField(default=0)
+    last_event_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "contact_id", "grain", "grain_key"],
+                                               name="totals_part_once")]
+        indexes = [
+            # Highly engaged contacts across all sequences: the top of the ranking, read in index order.
+            models.Index(fields=["account", "grain", "-score_human", "-last_event_at", "contact_id"],
+                         name="totals_part_rank_human"),
+            models.Index(fields=["account", "grain", "-score_all", "-last_event_at", "contact_id"],
+                         name="totals_part_rank_all"),
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} in {self.get_grain_display()} {self.grain_key}"
+
+
+class SequenceReportTotal(AccountOwned, TotalsMeasures):
+    """The sum of the parts of one grain key: e.g. (SEQUENCE, 12) is sequence 12's unfiltered numbers."""
+
+    grain = models.PositiveSmallIntegerField(choices=TotalsGrain.choices)
+    grain_key = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "grain", "grain_key"], name="totals_once")]
+
+    def __str__(self) -> str:
+        return f"{self.get_grain_display()} {self.grain_key}: {self.contacts} contacts"
+
+
+class SequenceTotalsState(AccountOwned):
+    """That an account's totals exist, and the time zone their months were cut in (a change rebuilds them).
+    The refresh locks this row, so two refreshes of one account never interleave."""
+
+    time_zone = models.CharField(max_length=64)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account"], name="totals_state_once")]
+
+    def __str__(self) -> str:
+        return f"totals of account {self.account_id} ({self.time_zone})"
+
+
+class SequenceTotalsDirty(models.Model):
+    """Contacts whose enrollments changed since the last refresh, written by database triggers on the
+    enrollment table (every write path, bulk and raw SQL included). Plain integers: a trigger may write it while
+    the account or contact is being deleted. Duplicates are allowed on purpose — a unique key would let a
+    writer's mark fold into one the refresh is about to delete."""
+
+    account_id = models.BigIntegerField()
+    contact_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["account_id", "id"], name="totals_dirty_by_account")]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} of account {self.account_id}"

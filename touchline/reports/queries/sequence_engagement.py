@@ -3,20 +3,32 @@ per-sequence table of the Manage list and Analyze's "Sequence performance".
 
 Both count contacts, not enrollments: one row per contact (per sequence, for the table) carries that
 contact's flags over all its selected enrollments (`touchline.sequences.analytics`), and the outer query
-sums them. Rates divide by enrolled contacts and are "—" when nobody is enrolled.
+sums them. Rates divide by enrolled contacts and are "—" when nobody is enrolled. Without a company, user or
+date filter both read the account-wide totals instead, the same sums kept per sequence and for the account.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from touchline.reports.metrics import SEQUENCE_COUNTS, SEQUENCE_RATES, rate_value
 from touchline.reports.pipeline import Column, ReportResult, Sql, register
-from touchline.reports.queries.sequence_common import EngagementQuery, SequenceReport, without_clicks
-from touchline.sequences.analytics import contact_rollup_sql, enrollment_flags
-from touchline.sequences.models import Sequence
+from touchline.reports.queries.sequence_common import (
+    EngagementQuery,
+    SequenceReport,
+    account_wide,
+    without_clicks,
+)
+from touchline.sequences.analytics import (
+    EngagementFilter,
+    contact_rollup_sql,
+    enrollment_flags,
+    totals_counts,
+    totals_of,
+)
+from touchline.sequences.models import Sequence, TotalsGrain
 
 COUNT_KEYS = tuple(m.key for m in SEQUENCE_COUNTS)
 RATE_KEYS = tuple(m.key for m in SEQUENCE_RATES)
@@ -35,12 +47,19 @@ class SequenceSummary(SequenceReport):
     description = ("Enrolled contacts and their open, click, reply, meeting and no-response rates, for one sequence "
                    "(the Performance tab) or across sequences (Analyze: a contact in two sequences counts once).")
 
-    def build(self, query: EngagementQuery) -> dict[str, Sql]:
-        sql, params = contact_rollup_sql(enrollment_flags(query.filter))
+    def totals_answer(self, f: EngagementFilter) -> bool:
+        return account_wide(f) and len(f.sequence_ids) <= 1
+
+    def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
+        f = query.filter
+        if query.use_totals:
+            grain, key = (TotalsGrain.SEQUENCE, f.sequence_ids[0]) if f.sequence_ids else (TotalsGrain.ACCOUNT, 0)
+            return {"summary": totals_of(f, grain).filter(grain_key=key).values(**totals_counts(f))}
+        sql, params = contact_rollup_sql(enrollment_flags(f))
         return {"summary": Sql(f"SELECT {SUMS} FROM ({sql}) per_contact", tuple(params))}
 
     def shape(self, query: EngagementQuery, fetched) -> ReportResult:
-        row = _with_rates(fetched["summary"][0])
+        row = _with_rates((fetched["summary"] or [{}])[0])  # no totals row: nobody enrolled
         keys = without_clicks(("enrolled_contacts", *RATE_KEYS, *COUNT_KEYS[1:]), query.account)
         return ReportResult(
             report=self.key, title=self.title, params=query.echo,
@@ -56,9 +75,19 @@ class SequencePerformance(SequenceReport):
     description = ("Per sequence: created, owner, enrolled contacts, and how many opened, clicked, replied and booked "
                    "a meeting, with their rates (the Manage list and Analyze's table).")
 
+    def totals_answer(self, f: EngagementFilter) -> bool:
+        return account_wide(f)
+
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
-        sql, params = contact_rollup_sql(enrollment_flags(query.filter), group_by=("sequence_id",))
-        per_sequence = Sql(f"SELECT sequence_id, {SUMS} FROM ({sql}) per_contact GROUP BY sequence_id", tuple(params))
+        f = query.filter
+        if query.use_totals:
+            per_sequence = totals_of(f, TotalsGrain.SEQUENCE).values(sequence_id=F("grain_key"), **totals_counts(f))
+            if f.sequence_ids:
+                per_sequence = per_sequence.filter(grain_key__in=f.sequence_ids)
+        else:
+            sql, params = contact_rollup_sql(enrollment_flags(f), group_by=("sequence_id",))
+            per_sequence = Sql(f"SELECT sequence_id, {SUMS} FROM ({sql}) per_contact GROUP BY sequence_id",
+                               tuple(params))
         sequences = Sequence.objects.filter(account=query.account, archived_at__isnull=True)
         if query.filter.sequence_ids:
             sequences = sequences.filter(pk__in=query.filter.sequence_ids)

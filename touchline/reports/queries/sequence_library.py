@@ -4,6 +4,10 @@ of each enrolling user, and Analyze's highly engaged contacts.
 Highly engaged contacts are ranked by an engagement score over their selected enrollments, documented in
 docs/metrics.md: 5 per reply, 5 per meeting, 2 per (human) click, 1 per (human) open; ties go to the contact
 with the latest event. The top 50 are listed.
+
+Without a sequence, company, user or date filter the three read the account-wide totals
+(`touchline.sequences.report_totals`): per enrollment month, per enrolling user, and each contact's ranked
+part, so they do not scan every enrollment of the account. Both ways give the same result (tested).
 """
 
 from __future__ import annotations
@@ -17,8 +21,22 @@ from django.db.models import Case, Count, F, Max, Q, Sum, Value, When
 
 from touchline.reports.metrics import METRICS, rate_value
 from touchline.reports.pipeline import Column, ReportResult, Then, register
-from touchline.reports.queries.sequence_common import EngagementQuery, SequenceReport, without_clicks
-from touchline.sequences.analytics import clicks_column, count_having, enrollments_selected, opens_column
+from touchline.reports.queries.sequence_common import (
+    EngagementQuery,
+    SequenceReport,
+    account_wide,
+    without_clicks,
+)
+from touchline.sequences.analytics import (
+    EngagementFilter,
+    clicks_column,
+    count_having,
+    engagement_kind,
+    enrollments_selected,
+    opens_column,
+    totals_of,
+    totals_top_contacts,
+)
 from touchline.sequences.models import (
     RUNNING_STATUSES,
     Enrollment,
@@ -26,12 +44,13 @@ from touchline.sequences.models import (
     MessageStatus,
     SentMessage,
     Step,
+    TotalsGrain,
 )
+from touchline.sequences.report_totals import SCORE_WEIGHTS
 
 REPLY_RATE, BOUNCE_RATE = METRICS["sender_reply_rate"], METRICS["sender_bounce_rate"]
 SENDER_SCORE_MIN_ENDED = 100  # SPEC §1: users with at least 100 ended enrollments
 TOP_CONTACTS = 50
-SCORE_WEIGHTS = {"replies": 5, "meetings": 5, "clicks": 2, "opens": 1}  # points per event counted
 
 
 def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
@@ -44,6 +63,13 @@ def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datet
     return starts
 
 
+def _month_label(row: dict) -> str:
+    """'YYYY-MM' of a fetched row: the scan's label, or the totals' key (year * 100 + month)."""
+    if "grain_key" in row:
+        return f"{row['grain_key'] // 100:04d}-{row['grain_key'] % 100:02d}"
+    return row["month"]
+
+
 @register
 class EnrollmentsByMonth(SequenceReport):
     key = "sequence_enrollments_by_month"
@@ -51,8 +77,17 @@ class EnrollmentsByMonth(SequenceReport):
     description = ("Per enrollment month: enrollments and contacts enrolled, and how many of those enrollments "
                    "opened, clicked, replied, booked a meeting or were unenrolled.")
 
+    def totals_answer(self, f: EngagementFilter) -> bool:
+        return account_wide(f) and not f.sequence_ids
+
     def build(self, query: EngagementQuery):
         f = query.filter
+        if query.use_totals:
+            kind = engagement_kind(f)
+            return {"months": totals_of(f, TotalsGrain.MONTH).order_by("grain_key").values(
+                "grain_key", "enrollments", "contacts", opened=F(f"enrollments_opened_{kind}"),
+                clicked=F(f"enrollments_clicked_{kind}"), replied=F("enrollments_replied"),
+                met=F("enrollments_met"), unenrolled=F("enrollments_unenrolled"))}
         zone = ZoneInfo(query.account.time_zone)
         # The month of each enrollment is a CASE over the local month starts between the account's first and
         # last enrollment (read from the (account, enrolled_at) index): plain comparisons, where truncating
@@ -79,7 +114,7 @@ class EnrollmentsByMonth(SequenceReport):
                               query.account)
         labels = {"enrollments": "Enrollments", "contacts": "Contacts enrolled", "opened": "Opened",
                   "clicked": "Clicked", "replied": "Replied", "met": "Meetings", "unenrolled": "Unenrolled"}
-        rows = tuple({"month": row["month"]} | {k: int(row[k] or 0) for k in keys}
+        rows = tuple({"month": _month_label(row)} | {k: int(row[k] or 0) for k in keys}
                      for row in fetched["months"])
         return ReportResult(
             report=self.key, title=self.title, params=query.echo,
@@ -94,16 +129,24 @@ class SenderScore(SequenceReport):
     description = (f"Per enrolling user with at least {SENDER_SCORE_MIN_ENDED} ended enrollments: ended enrollments, "
                    "reply rate and bounce rate (good: replies 7–13 %, bounces under 3 %).")
 
+    def totals_answer(self, f: EngagementFilter) -> bool:
+        return account_wide(f) and not f.sequence_ids
+
     def build(self, query: EngagementQuery):
+        names = Then(lambda fetched: get_user_model().objects.filter(
+            pk__in=[row["enrolled_by_id"] for row in fetched["users"]]).values(
+            "id", "first_name", "last_name", "username"))
+        if query.use_totals:  # key 0 is enrollments without a user (deleted since)
+            return {"users": totals_of(query.filter, TotalsGrain.USER).filter(
+                ended__gte=SENDER_SCORE_MIN_ENDED).order_by("grain_key").values(
+                "ended", enrolled_by_id=Case(When(grain_key=0, then=None), default=F("grain_key")),
+                replied=F("ended_replied"), bounced=F("ended_bounced")), "names": names}
         ended = enrollments_selected(query.filter).exclude(status__in=RUNNING_STATUSES)
         # Grouped by the user's id alone (from the report index), the names read afterwards for the few users.
         return {"users": ended.values("enrolled_by_id").order_by("enrolled_by_id").annotate(
             ended=Count("pk"), replied=Count("pk", filter=Q(status=EnrollmentStatus.REPLIED)),
             bounced=Count("pk", filter=Q(status=EnrollmentStatus.BOUNCED))).filter(
-            ended__gte=SENDER_SCORE_MIN_ENDED),
-            "names": Then(lambda fetched: get_user_model().objects.filter(
-                pk__in=[row["enrolled_by_id"] for row in fetched["users"]]).values(
-                "id", "first_name", "last_name", "username"))}
+            ended__gte=SENDER_SCORE_MIN_ENDED), "names": names}
 
     def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         rows = []
@@ -133,15 +176,22 @@ class HighlyEngagedContacts(SequenceReport):
     description = ("The contacts who engaged most with the selected sequences: 5 points a reply or meeting, 2 a "
                    "click, 1 an open; with company, sequence status, last and next step, emails sent, opens, clicks.")
 
+    def totals_answer(self, f: EngagementFilter) -> bool:
+        return account_wide(f) and not f.sequence_ids
+
     def build(self, query: EngagementQuery):
         f = query.filter
         selected = enrollments_selected(f)
-        # Per contact, the engagement rollup of its selected enrollments: event counts and the latest event.
-        top = (selected.values("contact_id").order_by().annotate(
-            opens=Sum(opens_column(f)), clicks=Sum(clicks_column(f)), replies=Sum("replies_received"),
-            meetings=Sum("meetings_booked"), last_event=Max("last_event_at"))
-            .annotate(score=sum((F(name) * weight for name, weight in SCORE_WEIGHTS.items()), Value(0)))
-            .filter(score__gt=0).order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS])
+        # Per contact, the engagement rollup of its selected enrollments: event counts and the latest event
+        # (account-wide: each contact's part of the totals, already summed and ranked by an index).
+        if query.use_totals:
+            top = totals_top_contacts(f)[:TOP_CONTACTS]
+        else:
+            top = (selected.values("contact_id").order_by().annotate(
+                opens=Sum(opens_column(f)), clicks=Sum(clicks_column(f)), replies=Sum("replies_received"),
+                meetings=Sum("meetings_booked"), last_event=Max("last_event_at"))
+                .annotate(score=sum((F(name) * weight for name, weight in SCORE_WEIGHTS.items()), Value(0)))
+                .filter(score__gt=0).order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS])
         # Details are read for the top contacts only, once the ranking is known.
         def ids(fetched) -> list[int]:
             return [row["contact_id"] for row in fetched["top"]]

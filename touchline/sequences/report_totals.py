@@ -1,0 +1,253 @@
+"""Account-wide totals of the sequence reports: the numbers a report shows when nothing but (at most) one
+sequence is filtered — the Analyze tab as it opens, the Manage list, a sequence's Performance tab, the library
+reports — kept so that reading them does not scan every enrollment of the account (issue #4: 2 M enrollments).
+
+Rates are over *contacts* (a contact in two sequences counts once), so totals cannot be incremented per
+event: whether an open adds an "opened" contact depends on the contact's other enrollments. Instead:
+
+- A **part** (`ContactTotalsPart`) is what one contact contributes to one grain key — all sequences (ACCOUNT),
+  one sequence, one enrollment month (in the account's zone), one enrolling user — computed from that contact's
+  not-scheduled enrollments exactly as the scanning reports compute it (docs/metrics.md).
+- A **total** (`SequenceReportTotal`) is the sum of the parts of a grain key.
+- Database triggers on the enrollment table mark a contact dirty whenever one of its enrollments is inserted,
+  deleted, or changes sequence, status, date, user or rollup (migration 0007). `sequence_totals_refresh` takes
+  the dirty contacts and, set-based, subtracts their old parts from the totals, recomputes their parts from
+  their enrollments, and adds the new parts back. Subtract-then-add makes each refresh exact whatever changed.
+- Reports refresh first (`Report.prepare`), so a total is never stale; the worker refreshes every few seconds
+  so the report's share of that work stays small. `sequence_totals_rebuild` recomputes an account from scratch
+  (first use, a time-zone change, repairs).
+
+`touchline/sequences/tests/test_report_totals.py` proves every report equals its scan over the enrollments on
+seeded random histories made through the services, after incremental refreshes and after a rebuild.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from touchline.core.models import Account
+from touchline.sequences.models import (
+    ROLLUP_COLUMNS,
+    RUNNING_STATUSES,
+    ContactTotalsPart,
+    Enrollment,
+    EnrollmentStatus,
+    SequenceReportTotal,
+    SequenceTotalsDirty,
+    SequenceTotalsState,
+    TotalsGrain,
+    TotalsMeasures,
+)
+
+MEASURES = tuple(f.name for f in TotalsMeasures._meta.get_fields())
+PART_ONLY = ("opens_human", "opens_all", "clicks_human", "clicks_all", "replies", "meetings", "score_human",
+             "score_all", "last_event_at")
+SCORE_WEIGHTS = {"replies": 5, "meetings": 5, "clicks": 2, "opens": 1}  # points per event (highly engaged)
+CHUNK = 500  # dirty contacts per set of statements: bounded statement size, short lock holds
+
+ENROLLMENTS, PARTS, TOTALS = (Enrollment._meta.db_table, ContactTotalsPart._meta.db_table,
+                              SequenceReportTotal._meta.db_table)
+DIRTY = SequenceTotalsDirty._meta.db_table
+
+
+def _flag(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+def _quoted(values) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+def _status_is(status: str) -> str:
+    return _flag(f"status = '{status}'")
+
+
+RUNNING = f"status IN ({_quoted(RUNNING_STATUSES)})"
+# Each measure and part-only column as an aggregate over one contact's enrollments in one grain key. The contact
+# flags are the scanning reports' (`analytics.contact_rollup_sql`): opened if any enrollment opened, no response
+# when none is running and none had a reply or meeting.
+_SCORE = {kind: " + ".join(f"{weight} * SUM({column})" for column, weight in zip(
+    ("replies_received", "meetings_booked", f"{kind}_clicks", f"{kind}_opens"), SCORE_WEIGHTS.values(), strict=True))
+    for kind in ("human", "all")}
+AGGREGATES = {
+    "contacts": "1",
+    "enrollments": "COUNT(*)",
+    "contacts_opened_human": f"MAX({_flag('human_opens > 0')})",
+    "contacts_opened_all": f"MAX({_flag('all_opens > 0')})",
+    "contacts_clicked_human": f"MAX({_flag('human_clicks > 0')})",
+    "contacts_clicked_all": f"MAX({_flag('all_clicks > 0')})",
+    "contacts_replied": f"MAX({_flag('replies_received > 0')})",
+    "contacts_met": f"MAX({_flag('meetings_booked > 0')})",
+    "contacts_no_response": _flag(
+        f"MAX({_flag(RUNNING)}) = 0 AND MAX(replies_received) = 0 AND MAX(meetings_booked) = 0"),
+    "enrollments_opened_human": f"SUM({_flag('human_opens > 0')})",
+    "enrollments_opened_all": f"SUM({_flag('all_opens > 0')})",
+    "enrollments_clicked_human": f"SUM({_flag('human_clicks > 0')})",
+    "enrollments_clicked_all": f"SUM({_flag('all_clicks > 0')})",
+    "enrollments_replied": f"SUM({_flag('replies_received > 0')})",
+    "enrollments_met": f"SUM({_flag('meetings_booked > 0')})",
+    "enrollments_unenrolled": f"SUM({_status_is(EnrollmentStatus.UNENROLLED)})",
+    "ended": f"SUM({_flag(f'NOT {RUNNING}')})",
+    "ended_replied": f"SUM({_status_is(EnrollmentStatus.REPLIED)})",
+    "ended_bounced": f"SUM({_status_is(EnrollmentStatus.BOUNCED)})",
+    "opens_human": "SUM(human_opens)",
+    "opens_all": "SUM(all_opens)",
+    "clicks_human": "SUM(human_clicks)",
+    "clicks_all": "SUM(all_clicks)",
+    "replies": "SUM(replies_received)",
+    "meetings": "SUM(meetings_booked)",
+    "score_human": _SCORE["human"],
+    "score_all": _SCORE["all"],
+    "last_event_at": "MAX(last_event_at)",
+}
+assert tuple(AGGREGATES) == (*MEASURES, *PART_ONLY)
+
+
+def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The starts of the local months from the one holding `first` to the one after `last`'s."""
+    local = first.astimezone(zone)
+    year, month, starts = local.year, local.month, []
+    while not starts or starts[-1] <= last:
+        starts.append(datetime(year, month, 1, tzinfo=zone))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return starts
+
+
+def _grain_keys(contacts_sql: str, contacts_params: list, zone: ZoneInfo) -> list[tuple[int, str, list]]:
+    """(grain, SQL of the key, its parameters) for the four grains. The month is a CASE over the local month
+    starts spanning the enrollments at hand: plain comparisons, which SQLite runs without a Python call per row."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(enrolled_at), MAX(enrolled_at) FROM {ENROLLMENTS} WHERE {contacts_sql}",
+                       contacts_params)
+        first, last = cursor.fetchone()
+    grains = [(TotalsGrain.ACCOUNT, "0", []), (TotalsGrain.SEQUENCE, "sequence_id", []),
+              (TotalsGrain.USER, "COALESCE(enrolled_by_id, 0)", [])]
+    if first is not None:
+        if isinstance(first, str):  # SQLite hands back text from a raw aggregate
+            first, last = (datetime.fromisoformat(first), datetime.fromisoformat(last))
+        first, last = (timezone.make_aware(v, UTC) if timezone.is_naive(v) else v for v in (first, last))
+        starts = _month_starts(first, last, zone)
+        whens = " ".join(f"WHEN enrolled_at < %s THEN {start.year * 100 + start.month}"
+                         for start, _end in itertools.pairwise(starts))
+        grains.append((TotalsGrain.MONTH, f"CASE {whens} END",
+                       [connection.ops.adapt_datetimefield_value(end) for _start, end in itertools.pairwise(starts)]))
+    return grains
+
+
+def _parts_insert(account_id: int, contacts_sql: str, contacts_params: list, zone: ZoneInfo) -> None:
+    """Compute and insert the parts of the contacts selected by `contacts_sql` (a condition on the enrollment
+    table) from their not-scheduled enrollments: one grouped INSERT per grain."""
+    columns = ", ".join(AGGREGATES)
+    values = ", ".join(AGGREGATES.values())
+    read = ", ".join(("contact_id", "status", *ROLLUP_COLUMNS, "last_event_at"))
+    with connection.cursor() as cursor:
+        for grain, key_sql, key_params in _grain_keys(contacts_sql, contacts_params, zone):
+            # The key is computed once in the inner query: PostgreSQL cannot match a parameterised expression in
+            # the select list with the same one in GROUP BY.
+            cursor.execute(
+                f"INSERT INTO {PARTS} (account_id, contact_id, grain, grain_key, {columns}) "
+                f"SELECT %s, contact_id, {int(grain)}, grain_key, {values} FROM "
+                f"(SELECT {read}, {key_sql} AS grain_key FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
+                f"GROUP BY contact_id, grain_key",
+                [account_id, *key_params, *contacts_params, EnrollmentStatus.SCHEDULED])
+
+
+def _totals_apply(account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:
+    """Add (`sign` '+') or subtract ('-') the parts of the selected contacts to or from the totals."""
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
+    per_key = (f"SELECT grain, grain_key, {sums} FROM {PARTS} WHERE account_id = %s AND {contacts_sql} "
+               f"GROUP BY grain, grain_key")
+    with connection.cursor() as cursor:
+        if sign == "-":
+            assign = ", ".join(f"{m} = {TOTALS}.{m} - per_key.{m}" for m in MEASURES)
+            cursor.execute(f"UPDATE {TOTALS} SET {assign} FROM ({per_key}) per_key WHERE {TOTALS}.account_id = %s "
+                           f"AND {TOTALS}.grain = per_key.grain AND {TOTALS}.grain_key = per_key.grain_key",
+                           [account_id, *contacts_params, account_id])
+            return
+        names = ", ".join(MEASURES)
+        assign = ", ".join(f"{m} = {TOTALS}.{m} + excluded.{m}" for m in MEASURES)
+        cursor.execute(f"INSERT INTO {TOTALS} (account_id, grain, grain_key, {names}) "
+                       f"SELECT %s, grain, grain_key, {names} FROM ({per_key}) per_key WHERE true "
+                       f"ON CONFLICT (account_id, grain, grain_key) DO UPDATE SET {assign}",
+                       [account_id, account_id, *contacts_params])
+
+
+def _state_locked(account: Account) -> SequenceTotalsState | None:
+    """The account's totals state, locked for this transaction (PostgreSQL; SQLite's write lock is already
+    the transaction's), or None when the account has no totals yet."""
+    return SequenceTotalsState.all_accounts.select_for_update().filter(account=account).first()
+
+
+def _dirty_take(account_id: int) -> list[int]:
+    """Delete and return the account's dirty contacts committed so far. A mark committed later stays for the
+    next refresh: deleting only rows this statement saw means no change is ever dropped."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {DIRTY} WHERE account_id = %s RETURNING contact_id", [account_id])
+        return sorted({row[0] for row in cursor.fetchall()})
+
+
+@transaction.atomic
+def sequence_totals_rebuild(*, account: Account) -> int:
+    """Recompute the account's parts and totals from its enrollments. Returns its number of enrolled contacts."""
+    now = timezone.now()
+    state = _state_locked(account)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {DIRTY} WHERE account_id = %s", [account.pk])
+        cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s", [account.pk])
+        cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s", [account.pk])
+    _parts_insert(account.pk, "account_id = %s", [account.pk], ZoneInfo(account.time_zone))
+    _totals_apply(account.pk, "true", [], "+")
+    if state is None:
+        SequenceTotalsState.all_accounts.create(account=account, time_zone=account.time_zone, refreshed_at=now)
+    else:
+        state.time_zone, state.refreshed_at = account.time_zone, now
+        state.save(update_fields=["time_zone", "refreshed_at"])
+    return ContactTotalsPart.all_accounts.filter(account=account, grain=TotalsGrain.ACCOUNT).count()
+
+
+def sequence_totals_refresh(*, account: Account) -> int:
+    """Bring the account's totals up to date with its enrollments: the dirty contacts' parts are taken off,
+    recomputed and added back, in one transaction. The first refresh of an account, or one after its time zone
+    changed, rebuilds. Returns how many contacts it recomputed (0 when nothing had changed: no write at all)."""
+    if not SequenceTotalsDirty.objects.filter(account_id=account.pk).exists() and \
+            SequenceTotalsState.all_accounts.filter(account=account, time_zone=account.time_zone).exists():
+        return 0
+    with transaction.atomic():
+        state = _state_locked(account)
+        if state is None or state.time_zone != account.time_zone:
+            return sequence_totals_rebuild(account=account)
+        contacts = _dirty_take(account.pk)
+        zone = ZoneInfo(account.time_zone)
+        for start in range(0, len(contacts), CHUNK):
+            chunk = contacts[start:start + CHUNK]
+            selected = f"contact_id IN ({', '.join(['%s'] * len(chunk))})"
+            _totals_apply(account.pk, selected, chunk, "-")
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
+            _parts_insert(account.pk, f"account_id = %s AND {selected}", [account.pk, *chunk], zone)
+            _totals_apply(account.pk, selected, chunk, "+")
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s AND contacts = 0", [account.pk])
+        state.refreshed_at = timezone.now()
+        state.save(update_fields=["refreshed_at"])
+        return len(contacts)
+
+
+def sequence_totals_refresh_all() -> int:
+    """Refresh every account with dirty contacts (the worker's periodic task); marks of deleted accounts go."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT account_id FROM {DIRTY}")
+        account_ids = [row[0] for row in cursor.fetchall()]
+    refreshed = 0
+    accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
+    for account_id in account_ids:
+        if account_id in accounts:
+            refreshed += sequence_totals_refresh(account=accounts[account_id])
+        else:
+            SequenceTotalsDirty.objects.filter(account_id=account_id).delete()
+    return refreshed
