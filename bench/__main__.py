@@ -12,7 +12,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from time import perf_counter as clock
+
+from bench.sequence_reports import bench_sequence_reports
 
 
 def _setup(workdir: str) -> None:
@@ -108,155 +109,6 @@ def _bench_sending(account, emails: int, workdir: str) -> list[tuple[str, str, s
     assert result.sent == enrolled == received, (result, received)
     return [("sequence emails rendered + sent to a local SMTP sink (one worker)",
              f"{result.sent / (ms / 1000):,.0f} emails/s", f"{result.sent:,} emails in {ms / 1000:.1f} s")]
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-
-
-def _explain(account, cases) -> None:
-    """Print the database's plan of every section of each report case (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
-    PostgreSQL), to check which index each one reads."""
-    from django.db import connection
-    from django.db.models import QuerySet
-    from django.utils import timezone
-
-    from touchline.reports.pipeline import Sql, report_get
-
-    for key, params in cases:
-        report = report_get(key)
-        for name, section in report.build(report.parse(account, params, now=timezone.now())).items():
-            if isinstance(section, QuerySet):
-                sql, values = section.query.sql_with_params()
-            elif isinstance(section, Sql):
-                sql, values = section.sql, section.params
-            else:
-                continue
-            with connection.cursor() as cursor:
-                cursor.execute(("EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ") + sql,
-                               list(values))
-                plan = [" ".join(str(cell) for cell in row) for row in cursor.fetchall()]
-            print(f"-- {key} {params or ''} [{name}]", *plan, sep="\n    ", file=sys.stderr)
-
-
-def _bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: int = 0,
-                            sequence_count: int = 20, explain: bool = False) -> list[tuple[str, str, str]]:
-    """Sequence reports over a synthetic history made by bulk inserts (the engine would take hours for this
-    volume): `enrollments` enrollments over `sequence_count` sequences, about five engagement events each; with
-    `contacts`, that many contacts of their own are made first (else the account's contacts are enrolled, the
-    same ones many times over). Bulk inserts bypass the services, so the engagement rollup the reports read is
-    then filled by its set-based rebuild, timed as a row of its own."""
-    import random
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from django_scopes import scope
-
-    from touchline.crm.models import Contact
-    from touchline.reports.pipeline import report_run
-    from touchline.sequences.engagement import enrollment_engagement_rebuild
-    from touchline.sequences.models import (
-        EngagementEvent,
-        Enrollment,
-        EnrollmentStatus,
-        Inbox,
-        Sequence,
-        Step,
-        StepType,
-    )
-
-    rng = random.Random(7)
-    now = timezone.now()
-    statuses = [s for s in EnrollmentStatus.values if s != EnrollmentStatus.SCHEDULED]
-    rows = []
-    with scope(account=account):
-        user = account.memberships.first().user
-        inbox = Inbox.objects.filter(account=account).first() or Inbox.objects.create(
-            account=account, user=user, from_name="Bench", from_email="bench-reports@northwind.example")
-        start = clock()
-        for first in range(0, contacts, 10_000):
-            Contact.objects.bulk_create([Contact(account=account, email=f"bench-report-{i}@example.com",
-                                                 first_name="Bench", last_name=f"Report {i}")
-                                         for i in range(first, min(contacts, first + 10_000))])
-        if contacts:
-            rows.append((f"synthetic contacts: {contacts:,}", f"{clock() - start:.0f} s", "bulk inserts"))
-        sequences = [Sequence.objects.create(account=account, name=f"Bench reports {i}")
-                     for i in range(sequence_count)]
-        steps = {s.pk: [Step.objects.create(account=account, sequence=s, position=p, step_type=StepType.AUTOMATED_EMAIL)
-                        for p in (1, 2, 3)] for s in sequences}
-        contact_ids = list(Contact.objects.filter(account=account).values_list("pk", flat=True))
-        if contacts:
-            contact_ids = contact_ids[-contacts:]
-        start = clock()
-        batch = []
-        for i in range(enrollments):
-            sequence, lap = sequences[i % len(sequences)], i // len(sequences)
-            # One running enrollment per contact and sequence (the model's rule): re-enrollments have ended. Own
-            # contacts are enrolled in turn, a few sequences each; the account's, lap by lap in every sequence.
-            if contacts:
-                contact_id = contact_ids[i % contacts]
-                status = rng.choice(statuses) if i < contacts else EnrollmentStatus.FINISHED
-            else:
-                contact_id = contact_ids[lap % len(contact_ids)]
-                status = rng.choice(statuses) if lap < len(contact_ids) else EnrollmentStatus.FINISHED
-            batch.append(Enrollment(account=account, sequence=sequence, contact_id=contact_id,
-                                    enrolled_by=user, inbox=inbox, current_step=rng.choice(steps[sequence.pk]),
-                                    status=status, enrolled_at=now - timedelta(days=rng.uniform(0, 365))))
-            if len(batch) == 5000:
-                Enrollment.objects.bulk_create(batch)
-                batch = []
-        Enrollment.objects.bulk_create(batch)
-        kinds = ["sent", "sent", "open", "open", "click", "reply", "meeting_booked"]
-        events = []
-        for pk, contact_id, sequence_id in Enrollment.objects.filter(
-                sequence__in=sequences).values_list("pk", "contact_id", "sequence_id").iterator():
-            for kind in rng.sample(kinds, k=rng.randint(2, 7)):
-                events.append(EngagementEvent(account=account, kind=kind, contact_id=contact_id, enrollment_id=pk,
-                                              sequence_id=sequence_id, occurred_at=now,
-                                              is_machine=kind == "open" and rng.random() < 0.3))
-            if len(events) >= 20000:
-                EngagementEvent.objects.bulk_create(events)
-                events = []
-        EngagementEvent.objects.bulk_create(events)
-        n_events = EngagementEvent.objects.filter(sequence__in=sequences).count()
-        rows.append((f"synthetic history: {enrollments:,} enrollments, {n_events:,} events",
-                     f"{clock() - start:.0f} s", f"bulk inserts, {sequence_count} sequences"))
-        start = clock()
-        rebuilt = enrollment_engagement_rebuild(account=account)
-        rows.append(("engagement rollup rebuilt from the log (set-based)", f"{clock() - start:.1f} s",
-                     f"{rebuilt['enrollments']:,} enrollments, {rebuilt['messages']:,} messages with events"))
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")  # fresh planner statistics after the bulk load (SQLite and PostgreSQL)
-        one = str(sequences[0].pk)
-        cases = [("sequence_summary", {}), ("sequence_summary", {"sequence": one}), ("sequence_performance", {}),
-                 ("email_performance", {}), ("enrollment_status_by_step", {"sequence": one}),
-                 ("sequence_enrollments_by_month", {}), ("highly_engaged_contacts", {}),
-                 ("sequence_sender_score", {}), ("sequence_summary", {"enrolled": "last_90_days"})]
-        if explain:
-            _explain(account, cases)
-        for key, params in cases:
-            samples = []
-            for _ in range(repeat + 1):  # the first run warms the caches and is not counted
-                t0 = clock()
-                report_run(key, account=account, data=params, budget_ms=600_000)
-                samples.append((clock() - t0) * 1000)
-            p50, p95 = _percentiles(samples[1:])
-            label = f"report {key}" + "".join(f" ({k}={'one' if k == 'sequence' else v})" for k, v in params.items())
-            rows.append((label, f"p50 {p50:,.0f} ms", f"p95 {p95:,.0f} ms over {repeat} warm runs"))
-        # The Analyze page: its summary, the per-sequence table and highly engaged contacts, one after another.
-        samples = []
-        for _ in range(repeat + 1):
-            t0 = clock()
-            for key in ("sequence_summary", "sequence_performance", "highly_engaged_contacts"):
-                report_run(key, account=account, data={}, budget_ms=600_000)
-            samples.append((clock() - t0) * 1000)
-        p50, p95 = _percentiles(samples[1:])
-        rows.append(("Analyze page (summary + sequence performance + highly engaged)", f"p50 {p50:,.0f} ms",
-                     f"p95 {p95:,.0f} ms over {repeat} warm runs"))
-    return rows
 
 
 WRK_SECONDS = 5
@@ -405,7 +257,7 @@ def main() -> None:
     parser.add_argument("--report-enrollments", type=int, default=100_000,
                         help="synthetic enrollments for the sequence report timings (0 to skip)")
     parser.add_argument("--report-contacts", type=int, default=0,
-                        help="synthetic contacts of their own for those enrollments (default: the demo's contacts)")
+                        help="synthetic contacts those enrollments go to (default: half as many as enrollments)")
     parser.add_argument("--report-sequences", type=int, default=20, help="synthetic sequences they are spread over")
     parser.add_argument("--explain", action="store_true",
                         help="print the query plan of every sequence report section (to standard error)")
@@ -460,9 +312,9 @@ def main() -> None:
     if "sending" in only:
         rows += _bench_sending(account, args.emails, workdir)
     if "sequence-reports" in only and args.report_enrollments:
-        rows += _bench_sequence_reports(account, args.report_enrollments, args.repeat,
-                                        contacts=args.report_contacts, sequence_count=args.report_sequences,
-                                        explain=args.explain)
+        rows += bench_sequence_reports(account, args.report_enrollments, args.repeat,
+                                       contacts=args.report_contacts, sequence_count=args.report_sequences,
+                                       explain=args.explain)
     if "http" in only:
         rows += _bench_http(workdir)
 

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from django_tasks import task
 
 from touchline.core.periodic import register_periodic
-from touchline.sequences import sending, tracking
+from touchline.sequences import report_totals, sending, tracking
 
 TICK_SECONDS = 15  # how late a due step may start; the send window and limits are far coarser
 
@@ -29,3 +29,15 @@ def email_hits_record() -> int:
 
 
 register_periodic(email_hits_record, every_seconds=EMAIL_HITS_SECONDS)
+
+# Reports refresh the totals they read before reading them; refreshing in the background keeps that share small.
+TOTALS_SECONDS = 10
+
+
+@task()
+def sequence_totals_refresh() -> int:
+    """Fold the enrollments changed since the last refresh into the sequence reports' account-wide totals."""
+    return report_totals.sequence_totals_refresh_all()
+
+
+register_periodic(sequence_totals_refresh, every_seconds=TOTALS_SECONDS)

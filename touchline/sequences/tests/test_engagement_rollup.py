@@ -89,19 +89,22 @@ def assert_rollup_is_the_definition(account) -> None:
     assert stored_messages == expected_messages
 
 
-def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 60) -> None:
+def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 60, start: datetime = MONDAY,
+                   contacts: list | None = None) -> list:
     """A history made only through the services and the engine: enrollments (re-enrollments too), sends,
     tasks, opens and clicks of people and machines, replies (to a message or not), auto-replies, soft and hard
-    bounces, unsubscribes, meetings (a colleague's too), pauses, resumes and unenrollments."""
+    bounces, unsubscribes, meetings (a colleague's too), pauses, resumes and unenrollments. Twelve contacts are
+    made unless `contacts` are given (a second history in another sequence); returns them."""
     account = cadence.account
-    navy, army = cadence.company("Navy"), cadence.company("Army")
-    contacts = [cadence.contact(f"c{i}@example.test", company=(navy, army, None)[i % 3]) for i in range(12)]
+    if contacts is None:
+        navy, army = cadence.company("Navy"), cadence.company("Army")
+        contacts = [cadence.contact(f"c{i}@example.test", company=(navy, army, None)[i % 3]) for i in range(12)]
     with scope(account=account):
         cadence.sequence.unenroll_same_company = True
         cadence.sequence.business_days_only = False
         cadence.sequence.send_window_start, cadence.sequence.send_window_end = time(0, 0), time(23, 59, 59)
         cadence.sequence.save()
-    now = MONDAY
+    now = start
     for _ in range(steps):
         now += timedelta(hours=rng.choice([1, 3, 7, 26]), minutes=rng.randint(0, 59))
         action = rng.choice(["enroll", "enroll", "tick", "tick", "tick", "hit", "hit", "hit", "hit", "reply", "reply",
@@ -144,6 +147,7 @@ def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 6
                     sending.task_finish(task=task, skipped=rng.random() < 0.3, now=now)
         if action == "tick":
             sending.sequences_tick(now=now)
+    return contacts
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])

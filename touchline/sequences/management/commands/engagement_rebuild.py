@@ -1,6 +1,7 @@
 """`touchline engagement_rebuild [--account NAME]`: recompute the sequence engagement rollup (per enrollment and
 per sent message) from the engagement log, set-based — after a bulk load that bypassed the services, or to
-repair (touchline/sequences/engagement.py)."""
+repair (touchline/sequences/engagement.py) — and then the account-wide totals the reports read from it
+(touchline/sequences/report_totals.py)."""
 
 from time import perf_counter
 
@@ -10,11 +11,12 @@ from django_scopes import scope
 from touchline.core.accounts import account_by_reference
 from touchline.core.models import Account
 from touchline.sequences.engagement import enrollment_engagement_rebuild
+from touchline.sequences.report_totals import sequence_totals_rebuild
 
 
 class Command(BaseCommand):
     help = ("Recompute the sequence reports' engagement rollup (opens, clicks, replies, meetings per enrollment "
-            "and per sent message) from the engagement log.")
+            "and per sent message) from the engagement log, then the reports' account-wide totals.")
 
     def add_arguments(self, parser):
         parser.add_argument("--account", help="account name or id (default: every account)")
@@ -28,5 +30,7 @@ class Command(BaseCommand):
             start = perf_counter()
             with scope(account=target):
                 result = enrollment_engagement_rebuild(account=target)
+                contacts = sequence_totals_rebuild(account=target)
             self.stdout.write(f"{target.name}: {result['enrollments']:,} enrollment(s) and {result['messages']:,} "
-                              f"message(s) with events corrected, in {perf_counter() - start:.1f} s")
+                              f"message(s) with events corrected, totals of {contacts:,} enrolled contact(s) "
+                              f"rebuilt, in {perf_counter() - start:.1f} s")

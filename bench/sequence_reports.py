@@ -1,0 +1,218 @@
+"""The sequence reports over a synthetic history of issue #4's size (`python -m bench --only sequence-reports`).
+
+The history is bulk-loaded, not played through the engine (that would take days at 2 M enrollments): contacts and
+enrollments as plain rows (`core.db.rows_insert`), then about five engagement events per enrollment made by one
+INSERT … SELECT over the enrollments with a deterministic hash deciding which events each one gets (the same
+history on SQLite and PostgreSQL, run after run). Bulk inserts bypass the services, so the engagement rollup and
+the account-wide totals are then rebuilt set-based, each timed as a row of its own, before the planner statistics
+are refreshed and every report is timed warm.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import timedelta
+from time import perf_counter as clock
+
+USERS = 8  # enrolling reps
+DAYS = 540  # enrollments spread over 18 months
+# (event kind, how many enrollments in 100 get one): 4.77 events per enrollment on average.
+EVENTS = [("sent", 100), ("sent", 80), ("sent", 50), ("open", 80), ("open", 60), ("open", 40), ("click", 35),
+          ("click", 15), ("reply", 12), ("meeting_booked", 5)]
+MACHINE_OPENS_IN_10 = 3
+STATUSES = ["finished"] * 10 + ["replied", "meeting_booked", "bounced", "unsubscribed", "unenrolled", "error",
+                                "active", "active", "paused"]
+
+
+def _rows_of(model, values, now):
+    """Plain tuples for `core.db.rows_insert`: every concrete column, each value the field's default unless
+    `values` (a dict per row, by attribute name) gives it. Defaults are prepared once, given values per row."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    defaults = {}
+    for f in fields:
+        default = now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+        defaults[f.attname] = f.get_db_prep_save(default, connection)
+    columns = [f.column for f in fields]
+
+    def rows():
+        for given in values:
+            yield [f.get_db_prep_save(given[f.attname], connection) if f.attname in given else defaults[f.attname]
+                   for f in fields]
+    return columns, rows()
+
+
+def _insert(model, values, now) -> None:
+    from touchline.core.db import rows_insert
+
+    columns, rows = _rows_of(model, values, now)
+    rows_insert(model._meta.db_table, columns, rows)
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def _explain(account, cases) -> None:
+    """Print the database's plan of every section of each report case (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
+    PostgreSQL), to check which index each one reads."""
+    from django.db import connection
+    from django.db.models import QuerySet
+    from django.utils import timezone
+
+    from touchline.reports.pipeline import Sql, report_get
+
+    for key, params in cases:
+        report = report_get(key)
+        query = report.parse(account, params, now=timezone.now())
+        report.prepare(query)
+        for name, section in report.build(query).items():
+            if isinstance(section, QuerySet):
+                sql, values = section.query.sql_with_params()
+            elif isinstance(section, Sql):
+                sql, values = section.sql, section.params
+            else:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(("EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ") + sql,
+                               list(values))
+                plan = [" ".join(str(cell) for cell in row) for row in cursor.fetchall()]
+            print(f"-- {key} {params or ''} [{name}]", *plan, sep="\n    ", file=sys.stderr)
+
+
+def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows: list) -> tuple[list, list]:
+    """Bulk-load the synthetic history; returns the sequences and the enrolling users."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from touchline.core.accounts import user_create
+    from touchline.crm.models import Contact
+    from touchline.sequences.models import EngagementEvent, Enrollment, Inbox, Sequence, Step, StepType
+
+    now = timezone.now()
+    users = [user_create(username=f"bench-rep-{i}", email=f"bench-rep-{i}@northwind.example",
+                         password=secrets.token_urlsafe(), account=account, first_name="Rep", last_name=str(i))
+             for i in range(USERS)]
+    inbox = Inbox.objects.create(account=account, user=users[0], from_name="Bench",
+                                 from_email="bench-reports@northwind.example")
+    sequences = [Sequence.objects.create(account=account, name=f"Bench reports {i:03d}", owner=users[i % USERS])
+                 for i in range(sequence_count)]
+    steps = {s.pk: [Step.objects.create(account=account, sequence=s, position=p, step_type=StepType.AUTOMATED_EMAIL)
+                    .pk for p in (1, 2, 3)] for s in sequences}
+
+    start = clock()
+    first_contact = (Contact.objects.filter(account=account).order_by("-pk").values_list("pk", flat=True)
+                     .first() or 0) + 1
+    with transaction.atomic():
+        _insert(Contact, ({"account_id": account.pk, "email": f"bench-report-{i}@example.com", "first_name": "Bench",
+                           "last_name": f"Report {i}", "created_at": now - timedelta(days=DAYS)}
+                          for i in range(contacts)), now)
+    contact_ids = list(Contact.objects.filter(account=account, pk__gte=first_contact).order_by("pk")
+                       .values_list("pk", flat=True))
+    rows.append((f"synthetic contacts: {contacts:,}", f"{clock() - start:.0f} s", "one bulk insert"))
+
+    start = clock()
+
+    def enrollment_values():
+        # Contact i is enrolled in sequences (7i + 13j) mod n for its j-th enrollment: distinct sequences, so the
+        # one-running-enrollment-per-sequence rule holds; dates, statuses, steps and users from the index alone.
+        for i in range(enrollments):
+            contact = contact_ids[i % contacts]
+            lap = i // contacts
+            sequence = sequences[(7 * (i % contacts) + 13 * lap) % sequence_count]
+            yield {"account_id": account.pk, "sequence_id": sequence.pk, "contact_id": contact,
+                   "enrolled_by_id": users[(i * 5 + lap) % USERS].pk, "inbox_id": inbox.pk,
+                   "current_step_id": steps[sequence.pk][i % 3], "status": STATUSES[(i * 11 + lap) % len(STATUSES)],
+                   "enrolled_at": now - timedelta(days=DAYS * ((i * 7919) % 10007) / 10007, seconds=i % 86400)}
+
+    with transaction.atomic():
+        _insert(Enrollment, enrollment_values(), now)
+    rows.append((f"synthetic enrollments: {enrollments:,} over {sequence_count} sequences", f"{clock() - start:.0f} s",
+                 "one bulk insert"))
+
+    start = clock()
+    kinds = " UNION ALL ".join(f"SELECT {n} AS n, '{kind}' AS kind, {share} AS share"
+                               for n, (kind, share) in enumerate(EVENTS))
+    events, enrollment_table = EngagementEvent._meta.db_table, Enrollment._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {events} (account_id, kind, occurred_at, contact_id, enrollment_id, sequence_id, "
+            f"is_machine, machine_reason, bounce_type, url, user_agent, detail, external_id) "
+            f"SELECT e.account_id, k.kind, e.enrolled_at, e.contact_id, e.id, e.sequence_id, "
+            f"k.kind = 'open' AND (e.id * 31 + k.n * 17) % 10 < {MACHINE_OPENS_IN_10}, '', '', '', '', '', '' "
+            f"FROM {enrollment_table} e CROSS JOIN ({kinds}) k "
+            f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7919 + k.n * 104729) % 100 < k.share",
+            [account.pk, Enrollment.objects.filter(account=account, contact_id__gte=first_contact)
+             .order_by("pk").values_list("pk", flat=True).first()])
+        n_events = cursor.rowcount
+    rows.append((f"synthetic events: {n_events:,}", f"{clock() - start:.0f} s", "one INSERT … SELECT"))
+    return sequences, users
+
+
+def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: int = 0, sequence_count: int = 20,
+                           explain: bool = False) -> list[tuple[str, str, str]]:
+    from django.db import connection
+    from django_scopes import scope
+
+    from touchline.reports.pipeline import report_run
+    from touchline.sequences.engagement import enrollment_engagement_rebuild
+    from touchline.sequences.models import Enrollment
+    from touchline.sequences.report_totals import sequence_totals_rebuild, sequence_totals_refresh
+
+    contacts = contacts or max(1, enrollments // 2)
+    rows: list[tuple[str, str, str]] = []
+    with scope(account=account):
+        sequences, users = _load(account, enrollments=enrollments, contacts=contacts, sequence_count=sequence_count,
+                                 rows=rows)
+        start = clock()
+        rebuilt = enrollment_engagement_rebuild(account=account)
+        rows.append(("engagement rollup rebuilt from the log (set-based)", f"{clock() - start:.1f} s",
+                     f"{rebuilt['enrollments']:,} enrollments, {rebuilt['messages']:,} messages with events"))
+        start = clock()
+        enrolled = sequence_totals_rebuild(account=account)
+        rows.append(("account-wide totals rebuilt", f"{clock() - start:.1f} s", f"{enrolled:,} enrolled contacts"))
+        with connection.cursor() as cursor:  # fresh planner statistics after the bulk load
+            cursor.execute("ANALYZE" if connection.vendor == "sqlite" else "VACUUM ANALYZE")
+
+        # What a report pays to refresh the totals when enrollments changed since the last refresh.
+        changed = list(Enrollment.objects.filter(sequence=sequences[1]).order_by("pk").values_list("pk", flat=True)
+                       [:1000])
+        Enrollment.objects.filter(pk__in=changed).update(human_opens=1, all_opens=1)
+        start = clock()
+        refreshed = sequence_totals_refresh(account=account)
+        rows.append(("totals refresh after 1,000 enrollments changed", f"{(clock() - start) * 1000:,.0f} ms",
+                     f"{refreshed:,} contacts recomputed"))
+
+        one, user = str(sequences[0].pk), str(users[0].pk)
+        cases = [("sequence_summary", {}), ("sequence_summary", {"sequence": one}), ("sequence_performance", {}),
+                 ("email_performance", {}), ("enrollment_status_by_step", {"sequence": one}),
+                 ("sequence_enrollments_by_month", {}), ("highly_engaged_contacts", {}),
+                 ("sequence_sender_score", {}), ("sequence_summary", {"enrolled": "last_90_days"}),
+                 ("sequence_summary", {"enrolled_by": user}), ("sequence_performance", {"enrolled": "last_30_days"}),
+                 ("highly_engaged_contacts", {"sequence": one})]
+        if explain:
+            _explain(account, cases)
+        for key, params in cases:
+            samples = []
+            for _ in range(repeat + 1):  # the first run warms the caches and is not counted
+                t0 = clock()
+                report_run(key, account=account, data=params, budget_ms=600_000)
+                samples.append((clock() - t0) * 1000)
+            p50, p95 = _percentiles(samples[1:])
+            label = f"report {key}" + "".join(
+                f" ({k}={'one' if k in ('sequence', 'enrolled_by') else v})" for k, v in params.items())
+            rows.append((label, f"p50 {p50:,.0f} ms", f"p95 {p95:,.0f} ms over {repeat} warm runs"))
+        # The Analyze page: its summary, the per-sequence table and highly engaged contacts, one after another.
+        samples = []
+        for _ in range(repeat + 1):
+            t0 = clock()
+            for key in ("sequence_summary", "sequence_performance", "highly_engaged_contacts"):
+                report_run(key, account=account, data={}, budget_ms=600_000)
+            samples.append((clock() - t0) * 1000)
+        p50, p95 = _percentiles(samples[1:])
+        rows.append(("Analyze page (summary + sequence performance + highly engaged)", f"p50 {p50:,.0f} ms",
+                     f"p95 {p95:,.0f} ms over {repeat} warm runs"))
+    return rows
