@@ -550,10 +550,10 @@ class SequenceReportTotal(AccountOwned, TotalsMeasures):
 
 
 class SequenceTotalsState(AccountOwned):
-    """That an account's totals exist, and the time zone their months were cut in (a change rebuilds them).
-    The refresh locks this row, so two refreshes of one account never interleave."""
+    """The time zone an account's totals cut their months in ('' until they are first built; a change of the
+    account's zone rebuilds them). The refresh locks this row, so two refreshes of one account never interleave."""
 
-    time_zone = models.CharField(max_length=64)
+    time_zone = models.CharField(max_length=64, blank=True)
     refreshed_at = models.DateTimeField()
 
     class Meta:

@@ -177,10 +177,13 @@ def _totals_apply(account_id: int, contacts_sql: str, contacts_params: list, sig
                        [account_id, account_id, *contacts_params])
 
 
-def _state_locked(account: Account) -> SequenceTotalsState | None:
-    """The account's totals state, locked for this transaction (PostgreSQL; SQLite's write lock is already
-    the transaction's), or None when the account has no totals yet."""
-    return SequenceTotalsState.all_accounts.select_for_update().filter(account=account).first()
+def _state_locked(account: Account) -> SequenceTotalsState:
+    """The account's totals state, made if missing (time zone '': never built) and locked for this transaction
+    (PostgreSQL; SQLite's write lock is already the transaction's). Two first refreshes at once meet here: the
+    second waits for the first's insert, then for its lock, and finds the totals built."""
+    SequenceTotalsState.all_accounts.bulk_create(
+        [SequenceTotalsState(account=account, time_zone="", refreshed_at=timezone.now())], ignore_conflicts=True)
+    return SequenceTotalsState.all_accounts.select_for_update().get(account=account)
 
 
 def _dirty_take(account_id: int) -> list[int]:
@@ -202,11 +205,8 @@ def sequence_totals_rebuild(*, account: Account) -> int:
         cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s", [account.pk])
     _parts_insert(account.pk, "account_id = %s", [account.pk], ZoneInfo(account.time_zone))
     _totals_apply(account.pk, "true", [], "+")
-    if state is None:
-        SequenceTotalsState.all_accounts.create(account=account, time_zone=account.time_zone, refreshed_at=now)
-    else:
-        state.time_zone, state.refreshed_at = account.time_zone, now
-        state.save(update_fields=["time_zone", "refreshed_at"])
+    state.time_zone, state.refreshed_at = account.time_zone, now
+    state.save(update_fields=["time_zone", "refreshed_at"])
     return ContactTotalsPart.all_accounts.filter(account=account, grain=TotalsGrain.ACCOUNT).count()
 
 
@@ -219,7 +219,7 @@ def sequence_totals_refresh(*, account: Account) -> int:
         return 0
     with transaction.atomic():
         state = _state_locked(account)
-        if state is None or state.time_zone != account.time_zone:
+        if state.time_zone != account.time_zone:
             return sequence_totals_rebuild(account=account)
         contacts = _dirty_take(account.pk)
         zone = ZoneInfo(account.time_zone)

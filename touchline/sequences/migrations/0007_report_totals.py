@@ -154,7 +154,7 @@ class Migration(migrations.Migration):
             name='SequenceTotalsState',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('time_zone', models.CharField(max_length=64)),
+                ('time_zone', models.CharField(blank=True, max_length=64)),
                 ('refreshed_at', models.DateTimeField()),
                 ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.account')),
             ],
