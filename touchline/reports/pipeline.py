@@ -1,7 +1,10 @@
 """The report pipeline every report follows (STYLE rule 4):
 
-    request params ──parse──▶ frozen query ──build──▶ lazy querysets (SQL, no I/O)
+    request params ──parse──▶ frozen query ──(prepare)──build──▶ lazy querysets (SQL, no I/O)
                    ──fetch (within the time budget)──▶ rows ──shape──▶ ReportResult
+
+`prepare` is for the few reports that read a rollup kept up to date on demand (the sequence totals); it writes
+nothing the result depends on except that rollup, and most reports do not define it.
 
 The page, the JSON API and the CLI all call `report_run`; nothing after `parse` sees the request. A report
 is a `Report` subclass registered with `@register`; `ReportResult` is the one result shape, rendered as a
