@@ -1,7 +1,8 @@
 """The sequence reports over a synthetic history of issue #4's size (`python -m bench --only sequence-reports`).
 
 The history is bulk-loaded, not played through the engine (that would take days at 2 M enrollments): contacts and
-enrollments as plain rows (`core.db.rows_insert`), then about five engagement events per enrollment made by one
+enrollments as plain rows (`core.db.rows_insert`, each table's indexes built once after it by `core.db.bulk_load`),
+then about five engagement events per enrollment made by one
 INSERT … SELECT over the enrollments with a deterministic hash deciding which events each one gets (the same
 history on SQLite and PostgreSQL, run after run). Bulk inserts bypass the services, so the engagement rollup and
 the account-wide totals are then rebuilt set-based, each timed as a row of its own, before the planner statistics
@@ -26,8 +27,10 @@ STATUSES = ["finished"] * 10 + ["replied", "meeting_booked", "bounced", "unsubsc
 
 
 def _rows_of(model, values, now):
-    """Plain tuples for `core.db.rows_insert`: every concrete column, each value the field's default unless
-    `values` (a dict per row, by attribute name) gives it. Defaults are prepared once, given values per row."""
+    """Plain tuples for `core.db.rows_insert`: every concrete column, each value the field's default (prepared
+    once) unless `values` (a dict per row, by attribute name) gives it — ready for the database already: ints and
+    strings as they are, datetimes through `adapt_datetimefield_value` (preparing each per row costs more than
+    the insert)."""
     from django.db import connection
 
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -39,8 +42,7 @@ def _rows_of(model, values, now):
 
     def rows():
         for given in values:
-            yield [f.get_db_prep_save(given[f.attname], connection) if f.attname in given else defaults[f.attname]
-                   for f in fields]
+            yield [given.get(name, default) for name, default in defaults.items()]
     return columns, rows()
 
 
@@ -89,10 +91,12 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
     from django.utils import timezone
 
     from touchline.core.accounts import user_create
+    from touchline.core.db import bulk_load
     from touchline.crm.models import Contact
     from touchline.sequences.models import EngagementEvent, Enrollment, Inbox, Sequence, Step, StepType
 
     now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
     users = [user_create(username=f"bench-rep-{i}", email=f"bench-rep-{i}@northwind.example",
                          password=secrets.token_urlsafe(), account=account, first_name="Rep", last_name=str(i))
              for i in range(USERS)]
@@ -106,9 +110,9 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
     start = clock()
     first_contact = (Contact.objects.filter(account=account).order_by("-pk").values_list("pk", flat=True)
                      .first() or 0) + 1
-    with transaction.atomic():
+    with bulk_load([Contact]), transaction.atomic():
         _insert(Contact, ({"account_id": account.pk, "email": f"bench-report-{i}@example.com", "first_name": "Bench",
-                           "last_name": f"Report {i}", "created_at": now - timedelta(days=DAYS)}
+                           "last_name": f"Report {i}", "created_at": adapt(now - timedelta(days=DAYS))}
                           for i in range(contacts)), now)
     contact_ids = list(Contact.objects.filter(account=account, pk__gte=first_contact).order_by("pk")
                        .values_list("pk", flat=True))
@@ -126,9 +130,9 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
             yield {"account_id": account.pk, "sequence_id": sequence.pk, "contact_id": contact,
                    "enrolled_by_id": users[(i * 5 + lap) % USERS].pk, "inbox_id": inbox.pk,
                    "current_step_id": steps[sequence.pk][i % 3], "status": STATUSES[(i * 11 + lap) % len(STATUSES)],
-                   "enrolled_at": now - timedelta(days=DAYS * ((i * 7919) % 10007) / 10007, seconds=i % 86400)}
+                   "enrolled_at": adapt(now - timedelta(days=DAYS * ((i * 7919) % 10007) / 10007, seconds=i % 86400))}
 
-    with transaction.atomic():
+    with bulk_load([Enrollment]), transaction.atomic():
         _insert(Enrollment, enrollment_values(), now)
     rows.append((f"synthetic enrollments: {enrollments:,} over {sequence_count} sequences", f"{clock() - start:.0f} s",
                  "one bulk insert"))
@@ -137,7 +141,7 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
     kinds = " UNION ALL ".join(f"SELECT {n} AS n, '{kind}' AS kind, {share} AS share"
                                for n, (kind, share) in enumerate(EVENTS))
     events, enrollment_table = EngagementEvent._meta.db_table, Enrollment._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
+    with bulk_load([EngagementEvent]), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {events} (account_id, kind, occurred_at, contact_id, enrollment_id, sequence_id, "
             f"is_machine, machine_reason, bounce_type, url, user_agent, detail, external_id) "
