@@ -473,11 +473,13 @@ class TotalsGrain(models.IntegerChoices):
     SEQUENCE = 1, "Sequence"  # key: the sequence id
     MONTH = 2, "Enrollment month"  # key: year * 100 + month, in the account's time zone
     USER = 3, "Enrolling user"  # key: the user id, 0 for none
+    TEMPLATE = 4, "Email template"  # key: the template id, 0 for none (deleted); measures messages_* only
 
 
 class TotalsMeasures(models.Model):
     """What one contact adds to a grain (a part), and what all contacts add up to (a total). Contact flags (0/1
-    per part) count contacts; the `enrollments_*` and `ended*` columns count enrollments."""
+    per part) count contacts; the `enrollments_*` and `ended*` columns count enrollments; the `messages_*`
+    columns (TEMPLATE grain only) count sent messages."""
 
     contacts = models.PositiveIntegerField(default=0)
     enrollments = models.PositiveIntegerField(default=0)
@@ -498,6 +500,13 @@ class TotalsMeasures(models.Model):
     ended = models.PositiveIntegerField(default=0)
     ended_replied = models.PositiveIntegerField(default=0)
     ended_bounced = models.PositiveIntegerField(default=0)
+    messages_sent = models.PositiveIntegerField(default=0)
+    messages_opened_human = models.PositiveIntegerField(default=0)
+    messages_opened_all = models.PositiveIntegerField(default=0)
+    messages_clicked_human = models.PositiveIntegerField(default=0)
+    messages_clicked_all = models.PositiveIntegerField(default=0)
+    messages_replied = models.PositiveIntegerField(default=0)
+    messages_met = models.PositiveIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -525,11 +534,12 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
         constraints = [models.UniqueConstraint(fields=["account", "contact_id", "grain", "grain_key"],
                                                name="totals_part_once")]
         indexes = [
-            # Highly engaged contacts across all sequences: the top of the ranking, read in index order.
-            models.Index(fields=["account", "grain", "-score_human", "-last_event_at", "contact_id"],
-                         name="totals_part_rank_human"),
-            models.Index(fields=["account", "grain", "-score_all", "-last_event_at", "contact_id"],
-                         name="totals_part_rank_all"),
+            # Highly engaged contacts across all sequences: the top of the ranking, read in index order. Partial:
+            # only the all-sequences parts are ranked, a sixth of the parts.
+            models.Index(fields=["account", "-score_human", "-last_event_at", "contact_id"],
+                         condition=Q(grain=TotalsGrain.ACCOUNT), name="totals_part_rank_human"),
+            models.Index(fields=["account", "-score_all", "-last_event_at", "contact_id"],
+                         condition=Q(grain=TotalsGrain.ACCOUNT), name="totals_part_rank_all"),
         ]
 
     def __str__(self) -> str:

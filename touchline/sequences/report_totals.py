@@ -6,11 +6,13 @@ Rates are over *contacts* (a contact in two sequences counts once), so totals ca
 event: whether an open adds an "opened" contact depends on the contact's other enrollments. Instead:
 
 - A **part** (`ContactTotalsPart`) is what one contact contributes to one grain key — all sequences (ACCOUNT),
-  one sequence, one enrollment month (in the account's zone), one enrolling user — computed from that contact's
-  not-scheduled enrollments exactly as the scanning reports compute it (docs/metrics.md).
+  one sequence, one enrollment month (in the account's zone), one enrolling user, one email template (its sent
+  messages) — computed from that contact's not-scheduled enrollments exactly as the scanning reports compute it
+  (docs/metrics.md).
 - A **total** (`SequenceReportTotal`) is the sum of the parts of a grain key.
-- Database triggers on the enrollment table mark a contact dirty whenever one of its enrollments is inserted,
-  deleted, or changes sequence, status, date, user or rollup (migration 0007). `sequence_totals_refresh` takes
+- Database triggers on the enrollment and sent-message tables mark a contact dirty whenever one of its
+  enrollments is inserted, deleted, or changes sequence, status, date, user or rollup, or one of its messages is
+  inserted, deleted or changes template, status or rollup (migration 0007). `sequence_totals_refresh` takes
   the dirty contacts and, set-based, subtracts their old parts from the totals, recomputes their parts from
   their enrollments, and adds the new parts back. Subtract-then-add makes each refresh exact whatever changed.
 - Reports refresh first (`Report.prepare`), so a total is never stale; the worker refreshes every few seconds
@@ -37,6 +39,8 @@ from touchline.sequences.models import (
     ContactTotalsPart,
     Enrollment,
     EnrollmentStatus,
+    MessageStatus,
+    SentMessage,
     SequenceReportTotal,
     SequenceTotalsDirty,
     SequenceTotalsState,
@@ -50,8 +54,8 @@ PART_ONLY = ("opens_human", "opens_all", "clicks_human", "clicks_all", "replies"
 SCORE_WEIGHTS = {"replies": 5, "meetings": 5, "clicks": 2, "opens": 1}  # points per event (highly engaged)
 CHUNK = 500  # dirty contacts per set of statements: bounded statement size, short lock holds
 
-ENROLLMENTS, PARTS, TOTALS = (Enrollment._meta.db_table, ContactTotalsPart._meta.db_table,
-                              SequenceReportTotal._meta.db_table)
+ENROLLMENTS, MESSAGES = Enrollment._meta.db_table, SentMessage._meta.db_table
+PARTS, TOTALS = ContactTotalsPart._meta.db_table, SequenceReportTotal._meta.db_table
 DIRTY = SequenceTotalsDirty._meta.db_table
 
 
@@ -105,7 +109,26 @@ AGGREGATES = {
     "score_all": _SCORE["all"],
     "last_event_at": "MAX(last_event_at)",
 }
-assert tuple(AGGREGATES) == (*MEASURES, *PART_ONLY)
+MESSAGE_MEASURES = ("messages_sent", "messages_opened_human", "messages_opened_all", "messages_clicked_human",
+                    "messages_clicked_all", "messages_replied", "messages_met")
+# The TEMPLATE grain's part: over one contact's sent messages with one template, the email performance counts
+# (`email_performance`'s rules: a message opened, clicked, replied to, or that led to a meeting, once or more).
+MESSAGE_AGGREGATES = {
+    "contacts": "1",
+    "messages_sent": "COUNT(*)",
+    "messages_opened_human": f"SUM({_flag('m.human_opens > 0')})",
+    "messages_opened_all": f"SUM({_flag('m.all_opens > 0')})",
+    "messages_clicked_human": f"SUM({_flag('m.human_clicks > 0')})",
+    "messages_clicked_all": f"SUM({_flag('m.all_clicks > 0')})",
+    "messages_replied": f"SUM({_flag('m.replies_received > 0')})",
+    "messages_met": f"SUM({_flag('m.meetings_booked > 0')})",
+}
+# Every grain's INSERT names every column (the model's defaults are Python's, not the database's): what a grain
+# does not measure is 0.
+AGGREGATES |= dict.fromkeys(MESSAGE_MEASURES, "0")
+MESSAGE_AGGREGATES = {column: MESSAGE_AGGREGATES.get(column, "NULL" if column == "last_event_at" else "0")
+                      for column in AGGREGATES}
+assert set(AGGREGATES) == set(MEASURES) | set(PART_ONLY)
 
 
 def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
@@ -155,6 +178,14 @@ def _parts_insert(account_id: int, contacts_sql: str, contacts_params: list, zon
                 f"(SELECT {read}, {key_sql} AS grain_key FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
                 f"GROUP BY contact_id, grain_key",
                 [account_id, *key_params, *contacts_params, EnrollmentStatus.SCHEDULED])
+        # The TEMPLATE grain, from the sent messages of the same enrollments.
+        cursor.execute(
+            f"INSERT INTO {PARTS} (account_id, contact_id, grain, grain_key, {columns}) "
+            f"SELECT %s, e.contact_id, {int(TotalsGrain.TEMPLATE)}, COALESCE(m.template_id, 0), "
+            f"{', '.join(MESSAGE_AGGREGATES.values())} FROM {MESSAGES} m JOIN "
+            f"(SELECT id, contact_id FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
+            f"ON m.enrollment_id = e.id WHERE m.status = %s GROUP BY e.contact_id, COALESCE(m.template_id, 0)",
+            [account_id, *contacts_params, EnrollmentStatus.SCHEDULED, MessageStatus.SENT])
 
 
 def _totals_apply(account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:

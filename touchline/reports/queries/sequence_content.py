@@ -4,14 +4,15 @@
 Email performance counts messages, not contacts: sends are the messages sent with a template; opens, clicks
 and replies are those messages opened, clicked or replied to at least once; meetings are meetings booked
 while the message was its enrollment's latest one (the meeting event is recorded on that message). Shown as a
-percentage of sends, or as counts.
+percentage of sends, or as counts. Across all sequences without other filters (sales content analytics) it reads
+the account-wide totals' per-template counts instead of every sent message (`sequences.report_totals`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Case, Count, F, When
 
 from touchline.reports.metrics import MESSAGE_COUNTS, MESSAGE_RATES, rate_value
 from touchline.reports.pipeline import Column, Param, Report, ReportParamError, ReportResult, register
@@ -19,6 +20,7 @@ from touchline.reports.queries.sequence_common import (
     FILTER_PARAMS,
     EngagementQuery,
     SequenceReport,
+    account_wide,
     engagement_filter_parse,
     without_clicks,
 )
@@ -26,8 +28,10 @@ from touchline.sequences.analytics import (
     EngagementFilter,
     clicks_column,
     count_having,
+    engagement_kind,
     enrollments_selected,
     opens_column,
+    totals_of,
 )
 from touchline.sequences.models import (
     EmailTemplate,
@@ -35,7 +39,9 @@ from touchline.sequences.models import (
     MessageStatus,
     SentMessage,
     Step,
+    TotalsGrain,
 )
+from touchline.sequences.report_totals import sequence_totals_refresh
 
 COUNT_KEYS = tuple(m.key for m in MESSAGE_COUNTS)
 RATE_KEYS = tuple(m.key for m in MESSAGE_RATES)
@@ -47,6 +53,7 @@ class ContentQuery:
     filter: EngagementFilter
     as_counts: bool
     echo: dict
+    use_totals: bool = False  # every sequence, no other filter: the per-template totals answer it
 
 
 @register
@@ -63,10 +70,23 @@ class EmailPerformance(Report):
         show = (data.get("show") or "percent").strip()
         if show not in ("percent", "counts"):
             raise ReportParamError({"show": "percent or counts."})
-        return ContentQuery(account, engagement_filter, show == "counts", echo | {"show": show})
+        return ContentQuery(account, engagement_filter, show == "counts", echo | {"show": show},
+                            use_totals=account_wide(engagement_filter) and not engagement_filter.sequence_ids)
+
+    def prepare(self, query: ContentQuery) -> None:
+        if query.use_totals:
+            sequence_totals_refresh(account=query.account)
 
     def build(self, query: ContentQuery):
         f = query.filter
+        templates = EmailTemplate.objects.filter(account=query.account).values("id", "name", "subject")
+        if query.use_totals:
+            kind = engagement_kind(f)
+            return {"per_template": totals_of(f, TotalsGrain.TEMPLATE).values(
+                template_id=Case(When(grain_key=0, then=None), default=F("grain_key")),
+                message_sends=F("messages_sent"), message_opens=F(f"messages_opened_{kind}"),
+                message_clicks=F(f"messages_clicked_{kind}"), message_replies=F("messages_replied"),
+                message_meetings=F("messages_met")), "templates": templates}
         messages = SentMessage.objects.filter(status=MessageStatus.SENT,
                                               enrollment__in=enrollments_selected(f).values("pk"))
         # Each message's engagement rollup: opened, clicked, replied to, led to a meeting — once or more.
@@ -74,7 +94,6 @@ class EmailPerformance(Report):
             message_sends=Count("pk"), message_opens=count_having(opens_column(f)),
             message_clicks=count_having(clicks_column(f)), message_replies=count_having("replies_received"),
             message_meetings=count_having("meetings_booked"))
-        templates = EmailTemplate.objects.filter(account=query.account).values("id", "name", "subject")
         return {"per_template": per_template, "templates": templates}
 
     def shape(self, query: ContentQuery, fetched) -> ReportResult:

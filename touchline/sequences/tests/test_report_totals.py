@@ -37,7 +37,8 @@ from touchline.sequences.tests.test_engagement_rollup import MONDAY, random_hist
 CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
          ("sequence_summary", {"sequence": "second"}), ("sequence_performance", {}),
          ("sequence_performance", {"sequence": "second"}), ("sequence_enrollments_by_month", {}),
-         ("sequence_sender_score", {}), ("highly_engaged_contacts", {})]
+         ("sequence_sender_score", {}), ("highly_engaged_contacts", {}), ("email_performance", {}),
+         ("email_performance", {"show": "counts"})]
 
 
 def _second_cadence(cadence) -> Cadence:
