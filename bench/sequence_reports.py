@@ -2,9 +2,10 @@
 
 The history is bulk-loaded, not played through the engine (that would take days at 2 M enrollments): contacts and
 enrollments as plain rows (`core.db.rows_insert`, each table's indexes built once after it by `core.db.bulk_load`),
-then about five engagement events per enrollment made by one
-INSERT … SELECT over the enrollments with a deterministic hash deciding which events each one gets (the same
-history on SQLite and PostgreSQL, run after run). Bulk inserts bypass the services, so the engagement rollup and
+then about five engagement events and two sent messages per
+enrollment, each made by one INSERT … SELECT over the enrollments with a deterministic hash deciding which ones
+each gets (the same history on SQLite and PostgreSQL, run after run); the messages' opens, clicks, replies and
+meetings are set by such a hash too. Bulk inserts bypass the services, so the engagement rollup and
 the account-wide totals are then rebuilt set-based, each timed as a row of its own, before the planner statistics
 are refreshed and every report is timed warm.
 """
@@ -22,6 +23,9 @@ DAYS = 540  # enrollments spread over 18 months
 EVENTS = [("sent", 100), ("sent", 80), ("sent", 50), ("open", 80), ("open", 60), ("open", 40), ("click", 35),
           ("click", 15), ("reply", 12), ("meeting_booked", 5)]
 MACHINE_OPENS_IN_10 = 3
+TEMPLATES = 10
+# (step position, how many enrollments in 100 got that step's email): 1.8 sent messages per enrollment.
+MESSAGES = [(1, 100), (2, 60), (3, 20)]
 STATUSES = ["finished"] * 10 + ["replied", "meeting_booked", "bounced", "unsubscribed", "unenrolled", "error",
                                 "active", "active", "paused"]
 
@@ -93,7 +97,16 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
     from touchline.core.accounts import user_create
     from touchline.core.db import bulk_load
     from touchline.crm.models import Contact
-    from touchline.sequences.models import EngagementEvent, Enrollment, Inbox, Sequence, Step, StepType
+    from touchline.sequences.models import (
+        EmailTemplate,
+        EngagementEvent,
+        Enrollment,
+        Inbox,
+        SentMessage,
+        Sequence,
+        Step,
+        StepType,
+    )
 
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
@@ -138,6 +151,8 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
                  "one bulk insert"))
 
     start = clock()
+    first_enrollment = Enrollment.objects.filter(account=account, contact_id__gte=first_contact).order_by(
+        "pk").values_list("pk", flat=True).first()
     kinds = " UNION ALL ".join(f"SELECT {n} AS n, '{kind}' AS kind, {share} AS share"
                                for n, (kind, share) in enumerate(EVENTS))
     events, enrollment_table = EngagementEvent._meta.db_table, Enrollment._meta.db_table
@@ -149,11 +164,52 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
             f"k.kind = 'open' AND (e.id * 31 + k.n * 17) % 10 < {MACHINE_OPENS_IN_10}, '', '', '', '', '', '' "
             f"FROM {enrollment_table} e CROSS JOIN ({kinds}) k "
             f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7919 + k.n * 104729) % 100 < k.share",
-            [account.pk, Enrollment.objects.filter(account=account, contact_id__gte=first_contact)
-             .order_by("pk").values_list("pk", flat=True).first()])
+            [account.pk, first_enrollment])
         n_events = cursor.rowcount
     rows.append((f"synthetic events: {n_events:,}", f"{clock() - start:.0f} s", "one INSERT … SELECT"))
+
+    # Sent messages: step 1's email to every enrollment, steps 2 and 3 to some, each with one of ten templates.
+    start = clock()
+    templates = [EmailTemplate.objects.create(account=account, name=f"Bench template {i}", subject="Hello",
+                                              body="Hi there") for i in range(TEMPLATES)]
+    template_of = " UNION ALL ".join(f"SELECT {i} AS t, {template.pk} AS template_id"
+                                     for i, template in enumerate(templates))
+    positions = " UNION ALL ".join(f"SELECT {position} AS position, {share} AS share" for position, share in MESSAGES)
+    with bulk_load([SentMessage]), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {SentMessage._meta.db_table} (account_id, enrollment_id, step_id, template_id, inbox_id, "
+            f"message_id, in_reply_to, to_email, subject, status, attempts, claimed_at, sent_at, error, "
+            f"human_opens, all_opens, human_clicks, all_clicks, replies_received, meetings_booked) "
+            f"SELECT e.account_id, e.id, s.id, t.template_id, e.inbox_id, "
+            f"'bench-' || e.id || '-' || p.position || '@northwind.example', '', 'bench@example.com', 'Hello', "
+            f"'sent', 1, e.enrolled_at, e.enrolled_at, '', 0, 0, 0, 0, 0, 0 "
+            f"FROM {enrollment_table} e CROSS JOIN ({positions}) p "
+            f"JOIN {Step._meta.db_table} s ON s.sequence_id = e.sequence_id AND s.position = p.position "
+            f"JOIN ({template_of}) t ON t.t = (e.id + p.position) % {TEMPLATES} "
+            f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7 + p.position * 13) % 100 < p.share",
+            [account.pk, first_enrollment])
+        n_messages = cursor.rowcount
+    rows.append((f"synthetic sent messages: {n_messages:,} with {TEMPLATES} templates", f"{clock() - start:.0f} s",
+                 "one INSERT … SELECT"))
     return sequences, users
+
+
+def _messages_engage(account) -> None:
+    """Give the synthetic messages opens, clicks, replies and meetings by the same kind of hash (their events are
+    not loaded, so the rollup rebuild has zeroed them): email performance then has something to count."""
+    from django.db import connection
+
+    from touchline.sequences.models import SentMessage
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {SentMessage._meta.db_table} SET "
+            f"all_opens = CASE WHEN id % 10 < 6 THEN 1 + id % 3 ELSE 0 END, "
+            f"human_opens = CASE WHEN id % 10 < 4 THEN 1 + id % 2 ELSE 0 END, "
+            f"all_clicks = CASE WHEN id % 10 < 2 THEN 1 ELSE 0 END, "
+            f"human_clicks = CASE WHEN id % 20 < 3 THEN 1 ELSE 0 END, "
+            f"replies_received = CASE WHEN id % 50 < 4 THEN 1 ELSE 0 END, "
+            f"meetings_booked = CASE WHEN id % 100 < 2 THEN 1 ELSE 0 END WHERE account_id = %s", [account.pk])
 
 
 def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: int = 0, sequence_count: int = 20,
@@ -175,6 +231,7 @@ def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: 
         rebuilt = enrollment_engagement_rebuild(account=account)
         rows.append(("engagement rollup rebuilt from the log (set-based)", f"{clock() - start:.1f} s",
                      f"{rebuilt['enrollments']:,} enrollments, {rebuilt['messages']:,} messages with events"))
+        _messages_engage(account)
         start = clock()
         enrolled = sequence_totals_rebuild(account=account)
         rows.append(("account-wide totals rebuilt", f"{clock() - start:.1f} s", f"{enrolled:,} enrolled contacts"))
@@ -192,7 +249,8 @@ def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: 
 
         one, user = str(sequences[0].pk), str(users[0].pk)
         cases = [("sequence_summary", {}), ("sequence_summary", {"sequence": one}), ("sequence_performance", {}),
-                 ("email_performance", {}), ("enrollment_status_by_step", {"sequence": one}),
+                 ("email_performance", {}), ("email_performance", {"sequence": one}),
+                 ("enrollment_status_by_step", {"sequence": one}),
                  ("sequence_enrollments_by_month", {}), ("highly_engaged_contacts", {}),
                  ("sequence_sender_score", {}), ("sequence_summary", {"enrolled": "last_90_days"}),
                  ("sequence_summary", {"enrolled_by": user}), ("sequence_performance", {"enrolled": "last_30_days"}),
