@@ -95,10 +95,12 @@ class EngagementQuery:
     use_totals: bool = False
 
 
-def account_wide(f: EngagementFilter) -> bool:
-    """Whether the filter selects every enrollment of its sequences: no company, user or date filter. Only
-    then do the account-wide totals answer it (a sequence is a grain of the totals; the others are not)."""
-    return f.company_id is None and f.enrolled_by_id is None and f.enrolled.start is None and f.enrolled.end is None
+def account_wide(f: EngagementFilter, *, by_user: bool = False) -> bool:
+    """Whether the filter selects every enrollment of its sequences: no company, user or date filter (with
+    `by_user`, a user filter is allowed). Only then do the account-wide totals answer it: sequences and enrolling
+    users are grains of the totals, companies and dates are not."""
+    return (f.company_id is None and (by_user or f.enrolled_by_id is None) and f.enrolled.start is None
+            and f.enrolled.end is None)
 
 
 class SequenceReport(Report):

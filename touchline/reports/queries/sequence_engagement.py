@@ -48,12 +48,18 @@ class SequenceSummary(SequenceReport):
                    "(the Performance tab) or across sequences (Analyze: a contact in two sequences counts once).")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        return account_wide(f) and len(f.sequence_ids) <= 1
+        # One sequence, or one enrolling user across all sequences: each is a grain of the totals.
+        return account_wide(f) and len(f.sequence_ids) <= 1 or account_wide(f, by_user=True) and not f.sequence_ids
 
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
         f = query.filter
         if query.use_totals:
-            grain, key = (TotalsGrain.SEQUENCE, f.sequence_ids[0]) if f.sequence_ids else (TotalsGrain.ACCOUNT, 0)
+            if f.enrolled_by_id is not None:
+                grain, key = TotalsGrain.USER, f.enrolled_by_id
+            elif f.sequence_ids:
+                grain, key = TotalsGrain.SEQUENCE, f.sequence_ids[0]
+            else:
+                grain, key = TotalsGrain.ACCOUNT, 0
             return {"summary": totals_of(f, grain).filter(grain_key=key).values(**totals_counts(f))}
         sql, params = contact_rollup_sql(enrollment_flags(f))
         return {"summary": Sql(f"SELECT {SUMS} FROM ({sql}) per_contact", tuple(params))}

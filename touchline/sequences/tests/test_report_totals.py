@@ -35,6 +35,7 @@ from touchline.sequences.tests.test_engagement_rollup import MONDAY, random_hist
 
 # Every report that reads the totals, with each filter the totals answer.
 CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
+         ("sequence_summary", {"enrolled_by": "first"}), ("sequence_summary", {"enrolled_by": "second"}),
          ("sequence_summary", {"sequence": "second"}), ("sequence_performance", {}),
          ("sequence_performance", {"sequence": "second"}), ("sequence_enrollments_by_month", {}),
          ("sequence_sender_score", {}), ("highly_engaged_contacts", {}), ("email_performance", {}),
@@ -68,9 +69,10 @@ def _both_ways(account, key: str, params: dict) -> tuple[dict, dict]:
     return from_totals, scanned
 
 
-def _assert_every_report_equals_its_scan(account, sequences: dict[str, Sequence]) -> None:
+def _assert_every_report_equals_its_scan(account, cadences: dict[str, Cadence]) -> None:
+    ids = {"sequence": lambda name: cadences[name].sequence.pk, "enrolled_by": lambda name: cadences[name].user.pk}
     for key, params in CASES:
-        params = {k: str(sequences[v].pk) if k == "sequence" else v for k, v in params.items()}
+        params = {k: str(ids[k](v)) if k in ids else v for k, v in params.items()}
         for machine in ("0", "1"):
             from_totals, scanned = _both_ways(account, key, params | {"machine": machine})
             assert from_totals == scanned, (key, params, machine)
@@ -103,11 +105,10 @@ def test_every_report_from_the_totals_equals_its_scan_when_two_random_histories_
         assert sequence_totals_refresh(account=first.account) == enrolled.count() > 0  # the first one builds
     # The second history changes the totals through the triggers alone; each report refreshes before reading.
     random_history(rng, second, sink.url, steps=50, start=MONDAY + timedelta(days=40), contacts=contacts)
-    sequences = {"first": first.sequence, "second": second.sequence}
     with scope(account=first.account):
         months = report_run("sequence_enrollments_by_month", account=first.account, data={}).rows
         assert len(months) >= 2 and report_run("sequence_sender_score", account=first.account, data={}).rows
-        _assert_every_report_equals_its_scan(first.account, sequences)
+        _assert_every_report_equals_its_scan(first.account, {"first": first, "second": second})
         refreshed = _stored(first.account)
         sequence_totals_rebuild(account=first.account)
         assert _stored(first.account) == refreshed  # incremental refreshes left exactly what a rebuild makes
@@ -119,7 +120,7 @@ def test_totals_follow_writes_that_bypass_the_services_and_deleted_contacts(two_
     random_history(random.Random(8), second, sink.url, steps=30, start=MONDAY + timedelta(days=35),
                    contacts=contacts)
     account = first.account
-    sequences = {"first": first.sequence, "second": second.sequence}
+    cadences = {"first": first, "second": second}
     with scope(account=account):
         sequence_totals_refresh(account=account)
         # A bulk UPDATE and a raw one, as an import or a repair would write: the triggers still mark them.
@@ -128,12 +129,12 @@ def test_totals_follow_writes_that_bypass_the_services_and_deleted_contacts(two_
             cursor.execute(f"UPDATE {Enrollment._meta.db_table} SET status = %s, replies_received = 1 WHERE id = %s",
                            [EnrollmentStatus.REPLIED, Enrollment.objects.filter(sequence=first.sequence).first().pk])
         assert SequenceTotalsDirty.objects.filter(account_id=account.pk).exists()
-        _assert_every_report_equals_its_scan(account, sequences)
+        _assert_every_report_equals_its_scan(account, cadences)
         enrolled = report_run("sequence_summary", account=account, data={}).rows[0]["enrolled_contacts"]
         gone = Enrollment.objects.exclude(status=EnrollmentStatus.SCHEDULED).first().contact
         Contact.objects.filter(pk=gone.pk).delete()  # its enrollments cascade; its parts leave the totals
         assert report_run("sequence_summary", account=account, data={}).rows[0]["enrolled_contacts"] == enrolled - 1
-        _assert_every_report_equals_its_scan(account, sequences)
+        _assert_every_report_equals_its_scan(account, cadences)
 
 
 def test_a_time_zone_change_rebuilds_the_months_in_the_new_zone(cadence, sink):
@@ -165,8 +166,10 @@ def test_refresh_without_changes_writes_nothing_and_leaves_other_accounts_alone(
     assert _stored(other_account) == (set(), set())
 
 
-def test_filters_beyond_a_sequence_scan_the_enrollments(account):
+def test_filters_beyond_a_sequence_scan_the_enrollments(account, user):
     report = report_get("sequence_summary")
-    for params in ({"enrolled": "last_90_days"}, {"enrolled_by": ""} | {"enrolled": "this_month"}):
+    for params in ({"enrolled": "last_90_days"}, {"enrolled": "this_month"}):
         assert not report.parse(account, params, now=timezone.now()).use_totals
+    assert not report_get("sequence_performance").parse(account, {"enrolled_by": str(user.pk)},
+                                                        now=timezone.now()).use_totals
     assert report.parse(account, {"machine": "1"}, now=timezone.now()).use_totals
