@@ -90,8 +90,8 @@ class EnrollmentsByMonth(SequenceReport):
                 met=F("enrollments_met"), unenrolled=F("enrollments_unenrolled"))}
         zone = ZoneInfo(query.account.time_zone)
         # The month of each enrollment is a CASE over the local month starts between the account's first and
-        # last enrollment (read from the (account, enrolled_at) index): plain comparisons, where truncating
-        # every row's timestamp in the time zone costs SQLite a Python function call per enrollment.
+        # last enrollment (the ends of the by-date report index): plain comparisons, where truncating every
+        # row's timestamp in the time zone costs SQLite a Python function call per enrollment.
         span = Enrollment.objects.filter(account_id=f.account_id).values_list("enrolled_at", flat=True)
 
         def months(fetched):
