@@ -161,9 +161,9 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
             f"INSERT INTO {events} (account_id, kind, occurred_at, contact_id, enrollment_id, sequence_id, "
             f"is_machine, machine_reason, bounce_type, url, user_agent, detail, external_id) "
             f"SELECT e.account_id, k.kind, e.enrolled_at, e.contact_id, e.id, e.sequence_id, "
-            f"k.kind = 'open' AND (e.id * 31 + k.n * 17) % 10 < {MACHINE_OPENS_IN_10}, '', '', '', '', '', '' "
+            f"k.kind = 'open' AND (e.id * 31 + k.n * 17) %% 10 < {MACHINE_OPENS_IN_10}, '', '', '', '', '', '' "
             f"FROM {enrollment_table} e CROSS JOIN ({kinds}) k "
-            f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7919 + k.n * 104729) % 100 < k.share",
+            f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7919 + k.n * 104729) %% 100 < k.share",
             [account.pk, first_enrollment])
         n_events = cursor.rowcount
     rows.append((f"synthetic events: {n_events:,}", f"{clock() - start:.0f} s", "one INSERT … SELECT"))
@@ -185,8 +185,8 @@ def _load(account, *, enrollments: int, contacts: int, sequence_count: int, rows
             f"'sent', 1, e.enrolled_at, e.enrolled_at, '', 0, 0, 0, 0, 0, 0 "
             f"FROM {enrollment_table} e CROSS JOIN ({positions}) p "
             f"JOIN {Step._meta.db_table} s ON s.sequence_id = e.sequence_id AND s.position = p.position "
-            f"JOIN ({template_of}) t ON t.t = (e.id + p.position) % {TEMPLATES} "
-            f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7 + p.position * 13) % 100 < p.share",
+            f"JOIN ({template_of}) t ON t.t = (e.id + p.position) %% {TEMPLATES} "
+            f"WHERE e.account_id = %s AND e.id >= %s AND (e.id * 7 + p.position * 13) %% 100 < p.share",
             [account.pk, first_enrollment])
         n_messages = cursor.rowcount
     rows.append((f"synthetic sent messages: {n_messages:,} with {TEMPLATES} templates", f"{clock() - start:.0f} s",
@@ -204,12 +204,12 @@ def _messages_engage(account) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {SentMessage._meta.db_table} SET "
-            f"all_opens = CASE WHEN id % 10 < 6 THEN 1 + id % 3 ELSE 0 END, "
-            f"human_opens = CASE WHEN id % 10 < 4 THEN 1 + id % 2 ELSE 0 END, "
-            f"all_clicks = CASE WHEN id % 10 < 2 THEN 1 ELSE 0 END, "
-            f"human_clicks = CASE WHEN id % 20 < 3 THEN 1 ELSE 0 END, "
-            f"replies_received = CASE WHEN id % 50 < 4 THEN 1 ELSE 0 END, "
-            f"meetings_booked = CASE WHEN id % 100 < 2 THEN 1 ELSE 0 END WHERE account_id = %s", [account.pk])
+            f"all_opens = CASE WHEN id %% 10 < 6 THEN 1 + id %% 3 ELSE 0 END, "
+            f"human_opens = CASE WHEN id %% 10 < 4 THEN 1 + id %% 2 ELSE 0 END, "
+            f"all_clicks = CASE WHEN id %% 10 < 2 THEN 1 ELSE 0 END, "
+            f"human_clicks = CASE WHEN id %% 20 < 3 THEN 1 ELSE 0 END, "
+            f"replies_received = CASE WHEN id %% 50 < 4 THEN 1 ELSE 0 END, "
+            f"meetings_booked = CASE WHEN id %% 100 < 2 THEN 1 ELSE 0 END WHERE account_id = %s", [account.pk])
 
 
 def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: int = 0, sequence_count: int = 20,
