@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from touchline.core.models import AccountOwned
+from touchline.core.models import Account, AccountOwned
 from touchline.crm.models import Company, Contact
 
 
@@ -519,6 +519,8 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
     `contact_id` is a plain integer, not a foreign key: when a contact is deleted its part must outlive it until
     the refresh has taken it off the totals. The event counts and scores feed "Highly engaged contacts"."""
 
+    # The unique key starts with the account: an index on the account alone would only cost every write.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact_id = models.BigIntegerField()
     grain = models.PositiveSmallIntegerField(choices=TotalsGrain.choices)
     grain_key = models.BigIntegerField()
@@ -551,6 +553,7 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
 class SequenceReportTotal(AccountOwned, TotalsMeasures):
     """The sum of the parts of one grain key: e.g. (SEQUENCE, 12) is sequence 12's unfiltered numbers."""
 
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as above
     grain = models.PositiveSmallIntegerField(choices=TotalsGrain.choices)
     grain_key = models.BigIntegerField()
 

@@ -152,7 +152,7 @@ class Migration(migrations.Migration):
                 ('score_human', models.PositiveIntegerField(default=0)),
                 ('score_all', models.PositiveIntegerField(default=0)),
                 ('last_event_at', models.DateTimeField(null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.account')),
+                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.account')),
             ],
             options={
                 'indexes': [models.Index(condition=models.Q(('grain', 0)), fields=['account', '-score_human', '-last_event_at', 'contact_id'], name='totals_part_rank_human'), models.Index(condition=models.Q(('grain', 0)), fields=['account', '-score_all', '-last_event_at', 'contact_id'], name='totals_part_rank_all')],
@@ -191,7 +191,7 @@ class Migration(migrations.Migration):
                 ('messages_met', models.PositiveIntegerField(default=0)),
                 ('grain', models.PositiveSmallIntegerField(choices=[(0, 'All sequences'), (1, 'Sequence'), (2, 'Enrollment month'), (3, 'Enrolling user'), (4, 'Email template')])),
                 ('grain_key', models.BigIntegerField()),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.account')),
+                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.account')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('account', 'grain', 'grain_key'), name='totals_once')],
