@@ -38,7 +38,7 @@ from touchline.tracking.models import (
     Visitor,
     WebSession,
 )
-from touchline.tracking.signals import page_view_recorded, visitor_identified
+from touchline.tracking.signals import page_view_recorded, page_views_recorded, visitor_identified
 from touchline.tracking.sources import TrafficSource as Source
 from touchline.tracking.sources import is_external_referrer, session_source
 
@@ -140,9 +140,9 @@ def pending_hits_drain() -> int:
 def hits_sessionise(rows: list[PendingHit]) -> None:
     """Store pending hits (in time order) as page views and sessions, set-based: a few queries per batch instead
     of a handful per hit. The rules are pageview_record's, applied in memory to each visitor's latest session as
-    the batch goes; the page_view_recorded signal is sent for each view in the same order (after the batch's rows
-    are written, so its session is the session as stored at the end of the batch). Runs in the caller's
-    transaction."""
+    the batch goes; the page_views_recorded signal then carries every (view, session, new session) in the same
+    order, once the batch's rows are written (so a session is as stored at the end of the batch). Runs in the
+    caller's transaction."""
     stored = _stored_hit_ids(rows)
     rows = [row for row in rows if (row.site_id, row.hit_id) not in stored]
     if not rows:
@@ -176,8 +176,7 @@ def hits_sessionise(rows: list[PendingHit]) -> None:
     for view, session, _ in views:
         view.session = session
     PageView.all_accounts.bulk_create([view for view, _, _ in views])
-    for view, session, new_session in views:
-        page_view_recorded.send(sender=PageView, view=view, session=session, new_session=new_session)
+    page_views_recorded.send(sender=PageView, notes=views)
 
 
 def _stored_hit_ids(rows: list[PendingHit]) -> set[tuple[int, str]]:
