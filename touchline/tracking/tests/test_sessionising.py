@@ -216,3 +216,19 @@ def test_batch_stores_nothing_and_keeps_its_hits_when_it_fails_half_way(site):
         assert services.pending_hits_drain() == 4
         assert (PendingHit.all_accounts.count(), PageView.all_accounts.count(), WebSession.all_accounts.count()) == \
             (0, 4, 2)
+
+
+def test_form_submission_sessionises_all_of_its_visitors_pending_hits_when_they_fill_several_batches(site):
+    hits = services.PENDING_BATCH + 5
+    with scopes_disabled():
+        form = services.form_create(account=site.account, site=site, name="Contact", fields=[{"name": "email"}])
+        for n in range(hits):  # one every 10 seconds: a single session of 105 views, landing from Google
+            services.hit_enqueue(site=site, hit=Hit(
+                hit_id=f"hit-{n:04d}", visitor_key="visitor-a", url="https://example.com/",
+                referrer="https://www.google.com/" if n == 0 else "", occurred_at=START + timedelta(seconds=10 * n)))
+        _enqueue(site, "hit-b-01", "visitor-b", 0)  # another visitor's hit waits for the worker
+        services.form_submission_record(form=form, submission_id="sub-0001", data={"email": "ada@example.test"},
+                                        visitor_key="visitor-a", at=START + timedelta(minutes=20))
+        assert list(WebSession.all_accounts.values_list("visitor__key", "page_views")) == [("visitor-a", 105)]
+        assert list(PendingHit.all_accounts.values_list("hit_id", flat=True)) == ["hit-b-01"]
+        assert Contact.all_accounts.get().original_source == "organic_search"
