@@ -271,12 +271,20 @@ end
 """
 
 
-def _wrk(url: str, paths_file: Path | None, workdir: str, seconds: int = WRK_SECONDS) -> float:
-    """Requests per second wrk gets from `url` (rotating through `paths_file` when given)."""
+def _p99_ms(wrk_output: str) -> float:
+    """The 99th percentile latency of wrk --latency's report, in milliseconds."""
+    import re
+
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk_output)
+    return float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+
+
+def _wrk(url: str, paths_file: Path | None, workdir: str, seconds: int = WRK_SECONDS) -> tuple[float, float]:
+    """Requests per second wrk gets from `url` (rotating through `paths_file` when given), and the p99 (ms)."""
     import re
     import subprocess
 
-    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", url]
+    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url]
     env = dict(os.environ)
     if paths_file is not None:
         script = Path(workdir) / "rotate.lua"
@@ -284,7 +292,7 @@ def _wrk(url: str, paths_file: Path | None, workdir: str, seconds: int = WRK_SEC
         command[1:1] = ["-s", str(script)]
         env["BENCH_PATHS"] = str(paths_file)
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), _p99_ms(out)
 
 
 COLLECT_LUA = """
@@ -317,9 +325,7 @@ def _wrk_collect(port: int, site_key: str, workdir: str, round_: str, seconds: i
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True, env=env, check=True).stdout
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p99": p99_ms,
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p99": _p99_ms(out),
             "acknowledged": total - int(non_2xx.group(1) if non_2xx else 0)}
 
 
@@ -382,7 +388,7 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
             bare.append(_wrk(f"http://127.0.0.1:{port}/bench/insert", None, workdir))
             bare_public.append(_wrk(f"http://127.0.0.1:{port}/bench/insert-public", None, workdir))
             collect.append(_wrk_collect(port, site.key, workdir, str(round_)))
-        pixel = _wrk(f"http://127.0.0.1:{port}", paths, workdir)
+        pixel, _ = _wrk(f"http://127.0.0.1:{port}", paths, workdir)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -407,16 +413,17 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
     # A hit is lost when the collector acknowledged it and it is not stored (stored may exceed acknowledged: wrk
     # drops answers still in flight when its time is up).
     lost = max(0, acknowledged - stored)
-    rounds = ", ".join(f"{b:,.0f}/{bp:,.0f}/{c['rps']:,.0f} ({c['rps'] / b:.0%}, p99 {c['p99']:.1f} ms)"
-                       for b, bp, c in zip(bare, bare_public, collect, strict=True))
-    bare_median, collect_median = statistics.median(bare), statistics.median(c["rps"] for c in collect)
-    bare_public_median = statistics.median(bare_public)
-    p99 = statistics.median(c["p99"] for c in collect)
+    rounds = ", ".join(f"{b:,.0f}/{bp:,.0f}/{c['rps']:,.0f} ({c['rps'] / b:.0%}; p99 {bp99:.0f}/{bpp99:.0f}/"
+                       f"{c['p99']:.0f} ms)"
+                       for (b, bp99), (bp, bpp99), c in zip(bare, bare_public, collect, strict=True))
+    bare_median, bare_p99 = (statistics.median(column) for column in zip(*bare, strict=True))
+    bare_public_median, bare_public_p99 = (statistics.median(column) for column in zip(*bare_public, strict=True))
+    collect_median, p99 = statistics.median(c["rps"] for c in collect), statistics.median(c["p99"] for c in collect)
     return [(f"bare Django view, one {connection.vendor} insert (granian, wrk 16 connections)",
-             f"{bare_median:,.0f} req/s", f"the whole middleware stack; median of {HTTP_ROUNDS} rounds of "
-                                          f"{WRK_SECONDS} s"),
+             f"{bare_median:,.0f} req/s", f"the whole middleware stack; p99 {bare_p99:.1f} ms; median of "
+                                          f"{HTTP_ROUNDS} rounds of {WRK_SECONDS} s"),
             ("the same bare view on the collector's slim middleware (touchline/core/wsgi.py)",
-             f"{bare_public_median:,.0f} req/s", f"median of {HTTP_ROUNDS} rounds"),
+             f"{bare_public_median:,.0f} req/s", f"p99 {bare_public_p99:.1f} ms; median of {HTTP_ROUNDS} rounds"),
             ("open pixel hits recorded, same server", f"{pixel:,.0f} req/s",
              f"{pixel / bare_median:.0%} of the bare view; {queued_opens:,} queued, then {recorded:,} opens recorded "
              f"by the worker (at most 20 a minute per message) over {len(ids):,} messages"),
@@ -425,7 +432,7 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
              f"{collect_median / bare_median:.0%} of the bare view ({collect_median / bare_public_median:.0%} of it "
              f"on the slim stack); p99 {p99:.1f} ms (median of rounds); "
              f"{acknowledged:,} acknowledged, {stored:,} stored, {lost:,} lost"),
-            ("  rounds: bare/bare slim/collector req/s (ratio to bare, p99)", rounds, "alternating, same server"),
+            ("  rounds: bare/bare slim/collector req/s (collector to bare; p99s)", rounds, "alternating, same server"),
             ("worker sessionising hit by hit (pageview_record, before issue #5)",
              f"{len(sample) / by_hit_seconds:,.0f} hits/s",
              f"{len(sample):,} of the same hits in {by_hit_seconds:.1f} s"),
