@@ -123,12 +123,20 @@ end
 """
 
 
-def _wrk(url: str, paths_file: Path | None, workdir: str) -> float:
-    """Requests per second wrk gets from `url` (rotating through `paths_file` when given)."""
+def _p99_ms(wrk_output: str) -> float:
+    """The 99th percentile latency of wrk --latency's report, in milliseconds."""
+    import re
+
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk_output)
+    return float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+
+
+def _wrk(url: str, paths_file: Path | None, workdir: str, seconds: int = WRK_SECONDS) -> tuple[float, float]:
+    """Requests per second wrk gets from `url` (rotating through `paths_file` when given), and the p99 (ms)."""
     import re
     import subprocess
 
-    command = ["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", url]
+    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url]
     env = dict(os.environ)
     if paths_file is not None:
         script = Path(workdir) / "rotate.lua"
@@ -136,7 +144,7 @@ def _wrk(url: str, paths_file: Path | None, workdir: str) -> float:
         command[1:1] = ["-s", str(script)]
         env["BENCH_PATHS"] = str(paths_file)
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), _p99_ms(out)
 
 
 COLLECT_LUA = """
@@ -145,8 +153,9 @@ local threads = 0
 setup = function(thread) threads = threads + 1; thread:set("tid", threads) end
 request = function()
   counter = counter + 1
-  local body = string.format('{"k":"%s","h":"bench%d-%09d","v":"visitor-%05d","u":"https://bench.test/p%d",'
-    .. '"t":"Bench","r":"","w":1440}', os.getenv("BENCH_SITE"), tid, counter, counter % 5000, counter % 50)
+  local body = string.format('{"k":"%s","h":"bench%s-%d-%09d","v":"visitor-%05d","u":"https://bench.test/p%d",'
+    .. '"t":"Bench","r":"","w":1440}', os.getenv("BENCH_SITE"), os.getenv("BENCH_ROUND"), tid, counter,
+    counter % 5000, counter % 50)
   return wrk.format("POST", "/t/collect", {["Content-Type"] = "text/plain", ["User-Agent"] = os.getenv("BENCH_UA")},
                     body)
 end
@@ -155,26 +164,34 @@ PERSON_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like
                 "Safari/537.36")
 
 
-def _wrk_collect(port: int, site_key: str, workdir: str) -> dict[str, float]:
-    """wrk POSTing unique page-view hits for 5,000 visitors: requests/s, p99 latency (ms), requests answered 2xx."""
+def _wrk_collect(port: int, site_key: str, workdir: str, round_: str, seconds: int = WRK_SECONDS) -> dict[str, float]:
+    """wrk POSTing unique page-view hits for 5,000 visitors (hit ids unique across rounds): requests/s, p99
+    latency (ms), requests answered 2xx."""
     import re
     import subprocess
 
     script = Path(workdir) / "collect.lua"
     script.write_text(COLLECT_LUA)
-    env = dict(os.environ, BENCH_SITE=site_key, BENCH_UA=PERSON_AGENT)
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{WRK_SECONDS}s", "--latency", "-s", str(script),
+    env = dict(os.environ, BENCH_SITE=site_key, BENCH_UA=PERSON_AGENT, BENCH_ROUND=str(round_))
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True, env=env, check=True).stdout
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p99": p99_ms,
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p99": _p99_ms(out),
             "acknowledged": total - int(non_2xx.group(1) if non_2xx else 0)}
 
 
+HTTP_ROUNDS = 3
+HIT_BY_HIT_SAMPLE = 2_000
+
+
 def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
-    """Open-pixel hits through granian and the whole middleware stack, beside a bare view doing one insert."""
+    """Open-pixel hits and collector page views through granian, beside a bare view doing one insert (through the
+    whole middleware stack, and through the collector's slim one): the bare views and the collector alternate for
+    HTTP_ROUNDS rounds, so all see the same load from whatever else runs on the machine. Then the worker
+    sessionises the collector's hits, timed both ways on the same hits: hit by hit (pageview_record, what the
+    worker did before issue #5) on a copy of the first HIT_BY_HIT_SAMPLE, and batched (pending_hits_drain) on all
+    of them."""
     import shutil
     import subprocess
     import time as clock
@@ -196,15 +213,18 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
     paths = Path(workdir) / "pixels.txt"
     paths.write_text("".join(f"/t/o/{open_token(pk)}.gif\n" for pk in ids))
     from touchline.tracking.models import PageView, PendingHit
-    from touchline.tracking.services import pending_hits_drain, site_create
+    from touchline.tracking.services import Hit, pageview_record, pending_hits_drain, site_create
 
     with scopes_disabled():
-        site = site_create(account=SentMessage.all_accounts.first().account, name="bench", domains="bench.test")
+        account = SentMessage.all_accounts.first().account
+        site = site_create(account=account, name="bench", domains="bench.test")
+        twin = site_create(account=account, name="bench, hit by hit", domains="bench.test")
     port = free_port()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings")
     server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "1", "--blocking-threads", "5",
-                               "--log-level", "warning", "config.wsgi:application"], env=env)
+                               "--log-level", "warning", "bench.wsgi:application"], env=env)
+    bare, bare_public, collect = [], [], []
     try:
         for _ in range(100):
             try:
@@ -212,9 +232,15 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
                 break
             except OSError:
                 clock.sleep(0.1)
-        bare = _wrk(f"http://127.0.0.1:{port}/bench/insert", None, workdir)
-        pixel = _wrk(f"http://127.0.0.1:{port}", paths, workdir)
-        collect = _wrk_collect(port, site.key, workdir)
+        # Warm up (not counted): the first seconds of a fresh server run at half speed.
+        _wrk(f"http://127.0.0.1:{port}/bench/insert", None, workdir, seconds=2)
+        _wrk(f"http://127.0.0.1:{port}/bench/insert-public", None, workdir, seconds=2)
+        warm_up = _wrk_collect(port, site.key, workdir, "w", seconds=2)
+        for round_ in range(HTTP_ROUNDS):
+            bare.append(_wrk(f"http://127.0.0.1:{port}/bench/insert", None, workdir))
+            bare_public.append(_wrk(f"http://127.0.0.1:{port}/bench/insert-public", None, workdir))
+            collect.append(_wrk_collect(port, site.key, workdir, str(round_)))
+        pixel, _ = _wrk(f"http://127.0.0.1:{port}", paths, workdir)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -224,23 +250,45 @@ def _bench_http(workdir: str) -> list[tuple[str, str, str]]:
         queued_opens = pending_email_hits_drain()
         recorded = EngagementEvent.all_accounts.filter(kind="open").count() - before
         stored = PendingHit.all_accounts.filter(site=site).count()
+        sample = list(PendingHit.all_accounts.filter(site=site).order_by("occurred_at", "pk")[:HIT_BY_HIT_SAMPLE])
+        start = clock.perf_counter()
+        for row in sample:
+            pageview_record(site=twin, hit=Hit(hit_id=row.hit_id, visitor_key=row.visitor_key, url=row.url,
+                                               title=row.title, referrer=row.referrer, screen_width=row.screen_width,
+                                               occurred_at=row.occurred_at))
+        by_hit_seconds = clock.perf_counter() - start
         start = clock.perf_counter()
         sessionised = pending_hits_drain()
         drain_seconds = clock.perf_counter() - start
         views = PageView.all_accounts.filter(site=site).count()
+    acknowledged = warm_up["acknowledged"] + sum(c["acknowledged"] for c in collect)
     # A hit is lost when the collector acknowledged it and it is not stored (stored may exceed acknowledged: wrk
     # drops answers still in flight when its time is up).
-    lost = max(0, collect["acknowledged"] - stored)
-    return [(f"bare Django view, one {connection.vendor} insert (granian, wrk 16 connections)", f"{bare:,.0f} req/s",
-             f"{WRK_SECONDS} s"),
+    lost = max(0, acknowledged - stored)
+    rounds = ", ".join(f"{b:,.0f}/{bp:,.0f}/{c['rps']:,.0f} ({c['rps'] / b:.0%}; p99 {bp99:.0f}/{bpp99:.0f}/"
+                       f"{c['p99']:.0f} ms)"
+                       for (b, bp99), (bp, bpp99), c in zip(bare, bare_public, collect, strict=True))
+    bare_median, bare_p99 = (statistics.median(column) for column in zip(*bare, strict=True))
+    bare_public_median, bare_public_p99 = (statistics.median(column) for column in zip(*bare_public, strict=True))
+    collect_median, p99 = statistics.median(c["rps"] for c in collect), statistics.median(c["p99"] for c in collect)
+    return [(f"bare Django view, one {connection.vendor} insert (granian, wrk 16 connections)",
+             f"{bare_median:,.0f} req/s", f"the whole middleware stack; p99 {bare_p99:.1f} ms; median of "
+                                          f"{HTTP_ROUNDS} rounds of {WRK_SECONDS} s"),
+            ("the same bare view on the collector's slim middleware (touchline/core/wsgi.py)",
+             f"{bare_public_median:,.0f} req/s", f"p99 {bare_public_p99:.1f} ms; median of {HTTP_ROUNDS} rounds"),
             ("open pixel hits recorded, same server", f"{pixel:,.0f} req/s",
-             f"{pixel / bare:.0%} of the bare view; {queued_opens:,} queued, then {recorded:,} opens recorded "
+             f"{pixel / bare_median:.0%} of the bare view; {queued_opens:,} queued, then {recorded:,} opens recorded "
              f"by the worker (at most 20 a minute per message) over {len(ids):,} messages"),
             ("collector page views (validate, cached bot check, rate limits, idempotent insert)",
-             f"{collect['rps']:,.0f} "
-             f"req/s", f"{collect['rps'] / bare:.0%} of the bare view; p99 {collect['p99']:.1f} ms; "
-             f"{collect['acknowledged']:,} acknowledged, {stored:,} stored, {lost:,} lost"),
-            ("worker sessionising the accepted hits into sessions and page views",
+             f"{collect_median:,.0f} req/s",
+             f"{collect_median / bare_median:.0%} of the bare view ({collect_median / bare_public_median:.0%} of it "
+             f"on the slim stack); p99 {p99:.1f} ms (median of rounds); "
+             f"{acknowledged:,} acknowledged, {stored:,} stored, {lost:,} lost"),
+            ("  rounds: bare/bare slim/collector req/s (collector to bare; p99s)", rounds, "alternating, same server"),
+            ("worker sessionising hit by hit (pageview_record, before issue #5)",
+             f"{len(sample) / by_hit_seconds:,.0f} hits/s",
+             f"{len(sample):,} of the same hits in {by_hit_seconds:.1f} s"),
+            ("worker sessionising the accepted hits, batched (pending_hits_drain)",
              f"{sessionised / drain_seconds:,.0f} hits/s", f"{sessionised:,} hits in {drain_seconds:.1f} s; "
              f"{views:,} page views for {stored:,} stored hits")]
 
@@ -321,7 +369,9 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append(("peak memory (this process)", f"{peak_mb:.0f} MB", ""))
 
-    print(f"Touchline bench — {connection.vendor}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"Touchline bench — {connection.vendor}, {os.cpu_count()} cores, load {load} at the end, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
     widths = [max(len(r[i]) for r in rows + [("measure", "result", "notes")]) for i in range(3)]
     for row in [("measure", "result", "notes"), tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

@@ -7,13 +7,17 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from touchline.campaigns import services
-        from touchline.tracking.signals import page_view_recorded, visitor_identified
+        from touchline.tracking.signals import page_view_recorded, page_views_recorded, visitor_identified
 
         def note(sender, view, session, new_session, **kwargs):
             services.campaign_sessions_note(view=view, session=session, new_session=new_session)
+
+        def note_many(sender, notes, **kwargs):
+            services.campaign_sessions_note_many(notes=notes)
 
         def identify(sender, visitor, **kwargs):
             services.campaign_sessions_identify(visitor=visitor)
 
         page_view_recorded.connect(note, dispatch_uid="campaign_sessions_note", weak=False)
+        page_views_recorded.connect(note_many, dispatch_uid="campaign_sessions_note_many", weak=False)
         visitor_identified.connect(identify, dispatch_uid="campaign_sessions_identify", weak=False)

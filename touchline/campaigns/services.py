@@ -236,6 +236,26 @@ def campaign_sessions_note(*, view, session, new_session: bool) -> None:
                                                 touched_at__gt=view.occurred_at).update(touched_at=view.occurred_at)
 
 
+def campaign_sessions_note_many(*, notes: list[tuple]) -> None:
+    """campaign_sessions_note for a batch of recorded views, in order: `notes` are (view, session, new_session).
+    A view can make a campaign session only when its page is a page asset some campaign has (had) associated, or
+    its session is new and lands with some campaign's UTM value; two queries find those views, and only they are
+    noted, one by one. The others would have changed nothing (the worker's batch of hits, issue #5)."""
+    if not notes:
+        return
+    account_ids = {view.account_id for view, _, _ in notes}
+    associated_pages = set(Association.all_accounts.filter(
+        account_id__in=account_ids, asset__asset_type__in=PAGE_TYPES,
+        asset__page__in={view.page for view, _, _ in notes}).values_list("account_id", "asset__page"))
+    landing_utms = {session.utm_campaign for _, session, new_session in notes if new_session and session.utm_campaign}
+    campaign_utms = set(Campaign.all_accounts.filter(account_id__in=account_ids, utm_campaign__in=landing_utms)
+                        .values_list("account_id", "utm_campaign")) if landing_utms else set()
+    for view, session, new_session in notes:
+        if (view.account_id, view.page) in associated_pages or (
+                new_session and (session.account_id, session.utm_campaign) in campaign_utms):
+            campaign_sessions_note(view=view, session=session, new_session=new_session)
+
+
 def campaign_sessions_identify(*, visitor) -> None:
     """Keep the rollup's contact as a visitor is identified (or moves to another contact): every campaign session
     of the visitor, earlier ones included, is the contact's from now on (SPEC §0)."""

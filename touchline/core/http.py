@@ -32,9 +32,11 @@ def client_ip(request) -> str:
     """The client's IP address: REMOTE_ADDR, or — when REMOTE_ADDR is a trusted proxy — the right-most address of
     X-Forwarded-For that is not one. Answers "" when there is none to be had."""
     remote = request.META.get("REMOTE_ADDR", "") or ""
+    if not settings.TRUSTED_PROXIES:  # the common case, and the collector's on every hit: nothing to parse
+        return remote
     trusted = _networks(tuple(settings.TRUSTED_PROXIES))
     remote_address = _address(remote)
-    if not trusted or remote_address is None or not any(remote_address in n for n in trusted):
+    if remote_address is None or not any(remote_address in n for n in trusted):
         return remote
     hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     for hop in reversed(hops):

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from touchline.core.ratelimit import rate_limit_allows
@@ -52,14 +52,30 @@ class Accepted:
     hit: Hit
 
 
+# key -> (monotonic expiry, site or None). Per process, not in Django's cache: the collector reads it on every hit,
+# and a shared cache would unpickle a model instance each time (as long as the whole rest of the validation).
+_sites: dict[str, tuple[float, Site | None]] = {}
+# Unknown keys are remembered too (a page with a wrong key keeps sending); made-up keys cannot grow this past it.
+SITE_CACHE_ENTRIES = 4096
+
+
 def site_by_key(key: str) -> Site | None:
-    """The site of a public key, cached for a minute: the collector looks it up on every hit."""
-    cache_key = f"tracking:site:{key}"
-    site = cache.get(cache_key)
-    if site is None:
-        site = Site.all_accounts.filter(key=key).first() or False
-        cache.set(cache_key, site, SITE_CACHE_SECONDS)
-    return site or None
+    """The site of a public key, kept for SITE_CACHE_SECONDS in this process: the collector looks it up on every
+    hit, so a site's new domains (or its deletion) reach the collector within a minute."""
+    now = time.monotonic()
+    cached = _sites.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    site = Site.all_accounts.filter(key=key).first()
+    if len(_sites) >= SITE_CACHE_ENTRIES:
+        _sites.clear()
+    _sites[key] = (now + SITE_CACHE_SECONDS, site)
+    return site
+
+
+def site_cache_clear() -> None:
+    """Forget every cached site (tests; a site's changes otherwise reach the collector within a minute)."""
+    _sites.clear()
 
 
 def within_rate(key: str, limit: int) -> bool:
@@ -79,11 +95,13 @@ def _text(payload: dict, key: str, limit: int, *, required: bool = False) -> str
     return value[:limit]
 
 
-def _http_url(value: str, key: str) -> str:
+def _http_host(value: str, key: str) -> str:
+    """The host of an http(s) URL; Refused when it is not one."""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
         raise Refused(400, DropReason.INVALID, f"'{key}' must be an http(s) URL")
-    return value
+    return host
 
 
 def hit_parse(body: bytes, *, user_agent: str, ip: str, do_not_track: bool) -> Accepted:
@@ -110,14 +128,15 @@ def _accept(payload: dict, site: Site, *, user_agent: str, ip: str, do_not_track
     hit_id = _text(payload, "h", 64, required=True)
     if not ID_PATTERN.fullmatch(hit_id):
         raise Refused(400, DropReason.INVALID, "'h' must be 8–64 letters, digits, '-' or '_'")
-    url = _http_url(_text(payload, "u", MAX_URL_LENGTH + 1, required=True), "u")
+    url = _text(payload, "u", MAX_URL_LENGTH + 1, required=True)
+    host = _http_host(url, "u")
     if len(url) > MAX_URL_LENGTH:
         raise Refused(413, DropReason.TOO_LARGE, f"'u' over {MAX_URL_LENGTH} characters")
-    if not site.allows_host(urlsplit(url).hostname or ""):
+    if not site.allows_host(host):
         raise Refused(403, DropReason.FOREIGN_HOST, "the page is not on one of the site's domains")
     referrer = _text(payload, "r", MAX_URL_LENGTH)
     if referrer:
-        referrer = _http_url(referrer, "r")
+        _http_host(referrer, "r")
     width = payload.get("w")
     if width is not None and not (isinstance(width, int) and 0 < width < 100_000):
         raise Refused(400, DropReason.INVALID, "'w' must be a positive integer")

@@ -121,9 +121,15 @@ class PageView(AccountOwned):
 class PendingHit(AccountOwned):
     """A page view the collector accepted and has not sessionised yet: the collector's one durable, idempotent
     insert (a retried hit id is ignored). The worker turns pending hits into sessions and page views in time
-    order and deletes them (services.pending_hits_process)."""
+    order and deletes them (services.pending_hits_process).
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    Every index is written on each hit, so it has only the ones its readers use: the unique hit id (which also
+    serves the site's foreign key), time order for the worker, and a visitor's hits for a form submission. The
+    account's foreign key has none: the table is a queue, empty between worker runs, so deleting an account scans
+    what little waits in it."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+", db_index=False)
     hit_id = models.CharField(max_length=64)
     visitor_key = models.CharField(max_length=64)
     occurred_at = models.DateTimeField()

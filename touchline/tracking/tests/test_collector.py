@@ -21,9 +21,11 @@ CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    cache.clear()  # rate-limit counters and the site cache live there
+    cache.clear()  # rate-limit counters live there
+    collector.site_cache_clear()
     yield
     cache.clear()
+    collector.site_cache_clear()
 
 
 @pytest.fixture
@@ -57,6 +59,7 @@ def drops() -> dict[str, int]:
 def test_collect_stores_the_view_and_its_session_when_the_hit_is_valid(client, site):
     response = post(client, hit(site))
     assert response.status_code == 202 and response["Access-Control-Allow-Origin"] == "*"
+    assert "no-store" in response["Cache-Control"]  # no proxy may answer a hit for us
     assert stored() == 1
     with scopes_disabled():
         session = WebSession.all_accounts.get()
