@@ -17,10 +17,11 @@ workflow enrollments yet, so they contribute nothing (docs/campaigns.md).
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 
-from touchline.campaigns.models import PAGE_TYPES, Asset, Association, Campaign, CampaignSession
+from touchline.campaigns.models import PAGE_TYPES, Asset, Association, Campaign, CampaignDay, CampaignSession
 from touchline.crm.models import Contact
 from touchline.reports.pipeline import Sql
 from touchline.sequences.models import EngagementEvent, EventKind
@@ -29,7 +30,7 @@ from touchline.tracking.models import FormSubmission, PageView, Visitor, WebSess
 SESSION, VIEW, VISITOR = WebSession._meta.db_table, PageView._meta.db_table, Visitor._meta.db_table
 SUBMISSION, EVENT = FormSubmission._meta.db_table, EngagementEvent._meta.db_table
 ASSET, ASSOCIATION, CONTACT = Asset._meta.db_table, Association._meta.db_table, Contact._meta.db_table
-CAMPAIGN_SESSION = CampaignSession._meta.db_table
+CAMPAIGN_SESSION, CAMPAIGN_DAY = CampaignSession._meta.db_table, CampaignDay._meta.db_table
 PAGE_TYPE_LIST = ", ".join(f"'{t}'" for t in PAGE_TYPES)
 # Sequence interactions that earn credit (SPEC §3): emails clicked or replied to.
 SEQUENCE_KINDS = f"'{EventKind.CLICK}', '{EventKind.REPLY}'"
@@ -189,6 +190,12 @@ def campaign_session_starts(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.pk,))
 
 
+def campaign_days(campaign: Campaign) -> Sql:
+    """day, sessions: the campaign's sessions counted by their start's day in its rollup_time_zone (CampaignDay,
+    kept with the CampaignSession rows). Only while that zone is the account's do its days answer a range."""
+    return Sql(f"SELECT d.day, d.sessions FROM {CAMPAIGN_DAY} d WHERE d.campaign_id = %s", (campaign.pk,))
+
+
 def campaign_contact_sessions(campaign: Campaign) -> Sql:
     """contact_id, session_id, started_at, touched_at of the campaign's sessions of identified visitors, from the
     rollup's own contact (kept as visitors are identified) through its partial campaign_session_contacts index: no
@@ -273,6 +280,20 @@ def between(column: str, start: datetime | None, end: datetime | None) -> tuple[
     if end is not None:
         parts.append(f"{column} < %s")
         params.append(adapt(end))
+    return " AND ".join(parts), tuple(params)
+
+
+def days_between(column: str, start: datetime | None, end: datetime | None, time_zone: str) -> tuple[str, tuple]:
+    """between() for a column of local days: a range of whole days in `time_zone` (core.timeframes) starts and
+    ends at local midnights, so [start, end) holds exactly the days from start's to the day before end's."""
+    zone, adapt = ZoneInfo(time_zone), connection.ops.adapt_datefield_value
+    parts, params = ["1 = 1"], []
+    if start is not None:
+        parts.append(f"{column} >= %s")
+        params.append(adapt(start.astimezone(zone).date()))
+    if end is not None:
+        parts.append(f"{column} < %s")
+        params.append(adapt(end.astimezone(zone).date()))
     return " AND ".join(parts), tuple(params)
 
 

@@ -184,6 +184,16 @@ class CampaignSession(AccountOwned):
     touched_at = models.DateTimeField(null=True, help_text="the session's first touch of the campaign: its start, "
                                       "or an earlier view of an associated page inside its window (a late hit can "
                                       "predate its session's start) — what influenced contacts take the minimum of")
+    # The session's own columns the Traffic report groups and sums, copied so it reads the campaign's rows through
+    # one covering index instead of every UTM session and its visitor: a session's source and first-ness never
+    # change; page_views follows the session's as views are recorded (services.campaign_sessions_note).
+    landed = models.BooleanField(default=False, help_text="the session landed with the campaign's utm_campaign "
+                                 "(the Traffic report's sessions)")
+    source = models.CharField(max_length=20, blank=True)
+    source_detail = models.CharField(max_length=255, blank=True)
+    source_subdetail = models.CharField(max_length=255, blank=True)
+    page_views = models.PositiveIntegerField(default=0)
+    is_first = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "session"], name="campaign_session_unique")]
@@ -193,4 +203,52 @@ class CampaignSession(AccountOwned):
             # The campaign's sessions of identified visitors, for its contact sets (a few percent of its rows).
             models.Index(fields=["campaign", "contact", "started_at", "session", "touched_at"],
                          name="campaign_session_contacts", condition=models.Q(contact__isnull=False)),
+            # Covering for the Traffic report: its sessions by source (and detail), with their range column and sums.
+            models.Index(fields=["campaign", "source", "source_detail", "source_subdetail", "started_at", "page_views",
+                                 "is_first", "contact"], name="campaign_session_traffic",
+                         condition=models.Q(landed=True)),
         ]
+
+
+class CampaignDay(AccountOwned):
+    """Rollup: how many of the campaign's sessions started on each day in its rollup_time_zone — the CampaignSession
+    rows counted by started_on, kept with them (services.campaign_sessions_note, campaign_sessions_rebuild). Ranges
+    are whole local days (core.timeframes), so the Overview's sessions and the chart's series read a few hundred
+    rows instead of every session of the campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sessions = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "day"], name="campaign_day_unique")]
+        indexes = [models.Index(fields=["campaign", "day", "sessions"], name="campaign_day_sessions")]
+
+
+class PageTotal(AccountOwned):
+    """Rollup: each page's views and sessions over its whole history (the page-asset reports), counted as views
+    are recorded (services.page_rollups_note) instead of counting the page's views at report time; rebuilt by
+    services.page_rollups_rebuild. Per site, because a site's views go when the site does."""
+
+    site = models.ForeignKey("tracking.Site", on_delete=models.CASCADE, related_name="+")
+    page = models.CharField(max_length=1000)
+    views = models.PositiveBigIntegerField(default=0)
+    sessions = models.PositiveBigIntegerField(default=0, help_text="sessions with at least one view of the page")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "page"], name="page_total_unique")]
+        indexes = [models.Index(fields=["account", "page", "views", "sessions"], name="page_total_page")]
+
+
+class PageVisitor(AccountOwned):
+    """Rollup: the pages each identified visitor has viewed, with the visitor's contact (followed when the visitor
+    is identified or moves to another contact), so a page's contacts are counted from its few identified
+    visitors instead of looking up the visitor of each of its views. Anonymous visitors have no rows."""
+
+    visitor = models.ForeignKey("tracking.Visitor", on_delete=models.CASCADE, related_name="+")
+    page = models.CharField(max_length=1000)
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["visitor", "page"], name="page_visitor_unique")]
+        indexes = [models.Index(fields=["account", "page", "contact"], name="page_visitor_contacts")]

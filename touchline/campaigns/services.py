@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -21,13 +21,16 @@ from touchline.campaigns.models import (
     AssetType,
     Association,
     Campaign,
+    CampaignDay,
     CampaignSession,
+    PageTotal,
+    PageVisitor,
     TrackingUrl,
     page_key,
     tracking_url_build,
 )
 from touchline.core.models import Account
-from touchline.tracking.models import Visitor, WebSession
+from touchline.tracking.models import PageView, Visitor, WebSession
 
 CAMPAIGN_FIELDS = {"name", "owner", "utm_campaign", "start_date", "end_date", "budget", "currency", "notes",
                    "goal_sessions", "goal_new_contacts", "goal_influenced_contacts", "goal_revenue"}
@@ -177,41 +180,61 @@ def association_remove(*, association: Association, at: datetime | None = None) 
     return association
 
 
-# The CampaignSession rollup -------------------------------------------------------------------------------------
+# The CampaignSession rollup and its daily counts ----------------------------------------------------------------
 
 
 def campaign_sessions_rebuild(*, campaign: Campaign) -> None:
     """Recompute the campaign's sessions from the definition (analytics.campaign_sessions_by_definition), set-based:
     after its UTM value or its page associations change. Cost: the campaign's own traffic, not the account's.
     Their start days are written in the account's current zone, which becomes the campaign's rollup_time_zone
-    (after the account's zone changes, charts convert each row again until the next rebuild)."""
+    (after the account's zone changes, charts convert each row again until the next rebuild); the daily counts
+    (CampaignDay) are counted again from the rows."""
     from touchline.campaigns.analytics import campaign_sessions_by_definition, late_window_views
 
     definition = campaign_sessions_by_definition(campaign)
-    table = CampaignSession._meta.db_table
+    table, days = CampaignSession._meta.db_table, CampaignDay._meta.db_table
     # started_on is the start's day in the account's zone, converted here once per row instead of in every chart.
     zone = Account.objects.filter(pk=campaign.account_id).values_list("time_zone", flat=True).get()
     day, day_params = connection.ops.datetime_cast_date_sql("d.started_at", (), zone)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign.pk])
         cursor.execute(f"INSERT INTO {table} (account_id, campaign_id, session_id, started_at, started_on, "
-                       f"contact_id, touched_at) SELECT %s, %s, d.session_id, d.started_at, {day}, vi.contact_id, "
-                       f"d.started_at FROM ({definition.sql}) d JOIN {WebSession._meta.db_table} s "
+                       f"contact_id, touched_at, landed, source, source_detail, source_subdetail, page_views, "
+                       f"is_first) SELECT %s, %s, d.session_id, d.started_at, {day}, vi.contact_id, d.started_at, "
+                       f"s.utm_campaign = %s, s.source, s.source_detail, s.source_subdetail, s.page_views, s.is_first "
+                       f"FROM ({definition.sql}) d JOIN {WebSession._meta.db_table} s "
                        f"ON s.id = d.session_id JOIN {Visitor._meta.db_table} vi ON vi.id = s.visitor_id",
-                       [campaign.account_id, campaign.pk, *day_params, *definition.params])
+                       [campaign.account_id, campaign.pk, *day_params, campaign.utm_campaign, *definition.params])
         earlier = late_window_views(campaign)  # views inside a window before their session's start
         cursor.execute(f"UPDATE {table} SET touched_at = (SELECT MIN(e.occurred_at) FROM ({earlier.sql}) e "
                        f"WHERE e.session_id = {table}.session_id) WHERE campaign_id = %s AND session_id IN "
                        f"(SELECT e.session_id FROM ({earlier.sql}) e)", [*earlier.params, campaign.pk,
                                                                          *earlier.params])
+        cursor.execute(f"DELETE FROM {days} WHERE campaign_id = %s", [campaign.pk])
+        cursor.execute(f"INSERT INTO {days} (account_id, campaign_id, day, sessions) SELECT %s, %s, started_on, "
+                       f"COUNT(*) FROM {table} WHERE campaign_id = %s GROUP BY started_on",
+                       [campaign.account_id, campaign.pk, campaign.pk])
         Campaign.all_accounts.filter(pk=campaign.pk).update(rollup_time_zone=zone)
     campaign.rollup_time_zone = zone
+
+
+# Portable SQL (SQLite 3.35+ and PostgreSQL both say ON CONFLICT … and RETURNING): a row is added once whoever
+# else adds it, and the day is counted only by the write that added it.
+SESSION_ADD = (f"INSERT INTO {CampaignSession._meta.db_table} (account_id, campaign_id, session_id, started_at, "
+               f"started_on, contact_id, touched_at, landed, source, source_detail, source_subdetail, page_views, "
+               f"is_first) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+               f"ON CONFLICT (campaign_id, session_id) DO NOTHING RETURNING campaign_id")
+DAY_COUNT = (f"INSERT INTO {CampaignDay._meta.db_table} AS d (account_id, campaign_id, day, sessions) "
+             f"VALUES (%s, %s, %s, 1) ON CONFLICT (campaign_id, day) DO UPDATE SET sessions = d.sessions + 1")
 
 
 def campaign_sessions_note(*, view, session, new_session: bool) -> None:
     """Keep the rollup as page views are recorded: a new session landing with a campaign's UTM value, and a view
     of a page associated with a campaign at that moment, make the session the campaign's (its start day in the
-    campaign's rollup_time_zone, like the rebuild's rows)."""
+    campaign's rollup_time_zone, like the rebuild's rows, counted in that day's CampaignDay); a view continuing
+    a session adds one to the page views of the session's rows."""
+    if not new_session:
+        CampaignSession.all_accounts.filter(session_id=session.pk).update(page_views=F("page_views") + 1)
     campaign_ids = set()
     if new_session and session.utm_campaign:
         campaign_ids |= set(Campaign.all_accounts.filter(account_id=session.account_id,
@@ -222,18 +245,28 @@ def campaign_sessions_note(*, view, session, new_session: bool) -> None:
         associated_at__lte=view.occurred_at).filter(
         Q(removed_at__isnull=True) | Q(removed_at__gt=view.occurred_at)).values_list("campaign_id", flat=True))
     campaign_ids |= by_page
-    if campaign_ids:
-        zones = dict(Campaign.all_accounts.filter(pk__in=campaign_ids).values_list("pk", "rollup_time_zone"))
-        CampaignSession.all_accounts.bulk_create(
-            [CampaignSession(account_id=session.account_id, campaign_id=pk, session_id=session.pk,
-                             started_at=session.started_at, contact_id=view.visitor.contact_id,
-                             started_on=session.started_at.astimezone(ZoneInfo(zones[pk] or "UTC")).date(),
-                             touched_at=min(session.started_at, view.occurred_at) if pk in by_page
-                             else session.started_at)
-             for pk in campaign_ids], ignore_conflicts=True)
-        if by_page and view.occurred_at < session.started_at:  # a late hit: the session was touched earlier
-            CampaignSession.all_accounts.filter(campaign_id__in=by_page, session_id=session.pk,
-                                                touched_at__gt=view.occurred_at).update(touched_at=view.occurred_at)
+    if not campaign_ids:
+        return
+    kept = set(CampaignSession.all_accounts.filter(session_id=session.pk).values_list("campaign_id", flat=True))
+    if campaign_ids - kept:
+        page_views = 1 if new_session else WebSession.all_accounts.filter(pk=session.pk).values_list(
+            "page_views", flat=True).get()
+        adapt = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            for pk, zone, utm in Campaign.all_accounts.filter(pk__in=campaign_ids - kept).values_list(
+                    "pk", "rollup_time_zone", "utm_campaign"):
+                day = connection.ops.adapt_datefield_value(
+                    session.started_at.astimezone(ZoneInfo(zone or "UTC")).date())
+                touched = min(session.started_at, view.occurred_at) if pk in by_page else session.started_at
+                cursor.execute(SESSION_ADD, [session.account_id, pk, session.pk, adapt(session.started_at), day,
+                                             view.visitor.contact_id, adapt(touched), session.utm_campaign == utm,
+                                             session.source, session.source_detail, session.source_subdetail,
+                                             page_views, session.is_first])
+                if cursor.fetchall():
+                    cursor.execute(DAY_COUNT, [session.account_id, pk, day])
+    if by_page & kept and view.occurred_at < session.started_at:  # a late hit: the session was touched earlier
+        CampaignSession.all_accounts.filter(campaign_id__in=by_page & kept, session_id=session.pk,
+                                            touched_at__gt=view.occurred_at).update(touched_at=view.occurred_at)
 
 
 def campaign_sessions_identify(*, visitor) -> None:
@@ -244,6 +277,60 @@ def campaign_sessions_identify(*, visitor) -> None:
     # identification (seconds each on a test's few thousand rows).
     sessions = WebSession.all_accounts.filter(visitor_id=visitor.pk).values("id")
     CampaignSession.all_accounts.filter(session_id__in=sessions).update(contact_id=visitor.contact_id)
+
+
+# The page rollups (PageTotal, PageVisitor) ---------------------------------------------------------------------
+
+PAGE_COUNT = (f"INSERT INTO {PageTotal._meta.db_table} AS t (account_id, site_id, page, views, sessions) "
+              f"VALUES (%s, %s, %s, 1, %s) ON CONFLICT (site_id, page) "
+              f"DO UPDATE SET views = t.views + 1, sessions = t.sessions + excluded.sessions")
+PAGE_VISITOR_ADD = (f"INSERT INTO {PageVisitor._meta.db_table} (account_id, visitor_id, page, contact_id) "
+                    f"VALUES (%s, %s, %s, %s) ON CONFLICT (visitor_id, page) DO NOTHING")
+
+
+def page_rollups_note(*, view, new_session: bool) -> None:
+    """Count a recorded view in its page's total (a session too when it is the session's first view of the page,
+    a late hit included) and, for an identified visitor, note that the visitor viewed the page."""
+    first_in_session = new_session or not PageView.all_accounts.filter(
+        session_id=view.session_id, page=view.page).exclude(pk=view.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(PAGE_COUNT, [view.account_id, view.site_id, view.page, int(first_in_session)])
+        if view.visitor.contact_id is not None:
+            cursor.execute(PAGE_VISITOR_ADD, [view.account_id, view.visitor_id, view.page, view.visitor.contact_id])
+
+
+def page_rollups_identify(*, visitor) -> None:
+    """A visitor identified (or moved to another contact): its pages are the new contact's, from its own views."""
+    PageVisitor.all_accounts.filter(visitor_id=visitor.pk).delete()
+    if visitor.contact_id is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {PageVisitor._meta.db_table} (account_id, visitor_id, page, contact_id) "
+                           f"SELECT DISTINCT account_id, visitor_id, page, %s FROM {PageView._meta.db_table} "
+                           f"WHERE visitor_id = %s", [visitor.contact_id, visitor.pk])
+
+
+def page_rollups_rebuild(*, account: Account) -> None:
+    """Recompute the account's page rollups from its page views, set-based (after a bulk load that bypassed the
+    services, or to repair): the pages' totals, and the pages of its identified visitors."""
+    views, totals, visitors = PageView._meta.db_table, PageTotal._meta.db_table, PageVisitor._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {totals} WHERE account_id = %s", [account.pk])
+        cursor.execute(f"INSERT INTO {totals} (account_id, site_id, page, views, sessions) SELECT account_id, "
+                       f"site_id, page, COUNT(*), COUNT(DISTINCT session_id) FROM {views} WHERE account_id = %s "
+                       f"GROUP BY account_id, site_id, page", [account.pk])
+        cursor.execute(f"DELETE FROM {visitors} WHERE account_id = %s", [account.pk])
+        cursor.execute(f"INSERT INTO {visitors} (account_id, visitor_id, page, contact_id) SELECT DISTINCT "
+                       f"vi.account_id, vi.id, v.page, vi.contact_id FROM {Visitor._meta.db_table} vi "
+                       f"JOIN {views} v ON v.visitor_id = vi.id WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL",
+                       [account.pk])
+
+
+def campaign_rollups_rebuild(*, account: Account) -> None:
+    """Every rollup the Performance tab reads, for one account, from the raw rows: each campaign's sessions and
+    daily counts, and the page totals and visitors (`touchline campaign_rebuild`)."""
+    for campaign in Campaign.all_accounts.filter(account=account):
+        campaign_sessions_rebuild(campaign=campaign)
+    page_rollups_rebuild(account=account)
 
 
 def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,
