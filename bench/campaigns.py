@@ -168,7 +168,7 @@ def main() -> None:
         rows = [(f"synthetic web history: {data['views']:,} page views, {data['sessions']:,} sessions, "
                  f"{data['visitors']:,} visitors, {data['contacts']:,} contacts", f"{data['seconds']:.0f} s",
                  "bulk inserts")]
-    from touchline.campaigns.services import campaign_sessions_rebuild, page_rollups_rebuild
+    from touchline.campaigns.services import campaign_sessions_rebuild, last_touch_rebuild, page_rollups_rebuild
 
     account, campaign = data["account"], data["campaign"]
     start = clock()
@@ -180,6 +180,10 @@ def main() -> None:
     page_rollups_rebuild(account=account)
     rows.append(("PageTotal and PageVisitor rebuilt", f"{(clock() - start) * 1000:,.0f} ms",
                  "touchline campaign_rebuild's share for the pages"))
+    start = clock()
+    last_touch_rebuild(account=account)
+    rows.append(("ContactLastTouch rebuilt", f"{(clock() - start) * 1000:,.0f} ms",
+                 "touchline campaign_rebuild's share for the contacts"))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     with scope(account=account):

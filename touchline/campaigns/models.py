@@ -203,9 +203,10 @@ class CampaignSession(AccountOwned):
             # The campaign's sessions of identified visitors, for its contact sets (a few percent of its rows).
             models.Index(fields=["campaign", "contact", "started_at", "session", "touched_at"],
                          name="campaign_session_contacts", condition=models.Q(contact__isnull=False)),
-            # Covering for the Traffic report: its sessions by source (and detail), with their range column and sums.
-            models.Index(fields=["campaign", "source", "source_detail", "source_subdetail", "started_at", "page_views",
-                                 "is_first", "contact"], name="campaign_session_traffic",
+            # Covering for the Traffic report (landed is read from it too): its sessions in source (and detail) order,
+            # with their range column and sums — no sort, no row read.
+            models.Index(fields=["account", "campaign", "source", "source_detail", "source_subdetail", "started_at",
+                                 "page_views", "is_first", "contact", "landed"], name="campaign_session_traffic",
                          condition=models.Q(landed=True)),
         ]
 
@@ -252,3 +253,32 @@ class PageVisitor(AccountOwned):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["visitor", "page"], name="page_visitor_unique")]
         indexes = [models.Index(fields=["account", "page", "contact"], name="page_visitor_contacts")]
+
+
+class ContactLastTouch(AccountOwned):
+    """Rollup: each contact's last interaction at or before its creation (SPEC §2 new contacts, last touch) — a page
+    view, a form submission, or a human click or reply in a sequence — whichever campaign it credits. Kept as
+    interactions are recorded and visitors identified, recomputed for a contact whose creation time changes
+    (services.last_touch_note, last_touch_recompute), rebuilt by services.last_touch_rebuild. Last-touch new
+    contacts are then the rows pointing at one of the campaign's sessions, or at an associated form or sequence
+    inside its window, instead of every interaction of every contact the campaign touched ranked at report time."""
+
+    contact = models.OneToOneField("crm.Contact", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+    rank = models.PositiveSmallIntegerField(help_text="analytics.RANK_*: at one instant a submission follows the "
+                                            "view it was made on, a sequence event sits between them")
+    ref = models.BigIntegerField(help_text="the interaction's id in its table: the later recorded wins a tie")
+    session = models.ForeignKey("tracking.WebSession", null=True, on_delete=models.CASCADE, related_name="+",
+                                help_text="a page view's session")
+    form = models.ForeignKey("tracking.Form", null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    sequence = models.ForeignKey("sequences.Sequence", null=True, on_delete=models.CASCADE, related_name="+",
+                                 db_index=False)
+    created_at = models.DateTimeField(help_text="the contact's creation, which the report's range filters")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["form", "at", "contact", "created_at"], name="last_touch_form",
+                         condition=models.Q(form__isnull=False)),
+            models.Index(fields=["sequence", "at", "contact", "created_at"], name="last_touch_sequence",
+                         condition=models.Q(sequence__isnull=False)),
+        ]

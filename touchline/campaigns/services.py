@@ -23,6 +23,7 @@ from touchline.campaigns.models import (
     Campaign,
     CampaignDay,
     CampaignSession,
+    ContactLastTouch,
     PageTotal,
     PageVisitor,
     TrackingUrl,
@@ -30,6 +31,8 @@ from touchline.campaigns.models import (
     tracking_url_build,
 )
 from touchline.core.models import Account
+from touchline.crm.models import Contact
+from touchline.reports.pipeline import Sql
 from touchline.tracking.models import PageView, Visitor, WebSession
 
 CAMPAIGN_FIELDS = {"name", "owner", "utm_campaign", "start_date", "end_date", "budget", "currency", "notes",
@@ -325,12 +328,75 @@ def page_rollups_rebuild(*, account: Account) -> None:
                        [account.pk])
 
 
+# Each contact's last touch (ContactLastTouch) ------------------------------------------------------------------
+
+LAST_TOUCH = ContactLastTouch._meta.db_table
+LAST_TOUCH_COLUMNS = "account_id, contact_id, at, rank, ref, session_id, form_id, sequence_id, created_at"
+# One interaction just recorded replaces the contact's kept last touch when it is at or before the contact's
+# creation and later in the definition's order (time, kind rank, id); portable upsert with a row-value comparison
+# (SQLite 3.24+/3.15+ and PostgreSQL). The SELECT's WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
+LAST_TOUCH_NOTE = (
+    f"INSERT INTO {LAST_TOUCH} AS t ({LAST_TOUCH_COLUMNS}) SELECT c.account_id, c.id, %s, %s, %s, %s, %s, %s, "
+    f"c.created_at FROM {Contact._meta.db_table} c WHERE c.id = %s AND c.created_at >= %s "
+    f"ON CONFLICT (contact_id) DO UPDATE SET at = excluded.at, rank = excluded.rank, ref = excluded.ref, "
+    f"session_id = excluded.session_id, form_id = excluded.form_id, sequence_id = excluded.sequence_id "
+    f"WHERE (excluded.at, excluded.rank, excluded.ref) > (t.at, t.rank, t.ref)")
+
+
+def last_touch_note(*, contact_id: int, at: datetime, rank: int, ref: int, session_id: int | None = None,
+                    form_id: int | None = None, sequence_id: int | None = None) -> None:
+    """An interaction of the contact was recorded (rank: analytics.RANK_*; ref: its row's id): it becomes the
+    contact's last touch if it is the latest at or before the contact's creation."""
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(LAST_TOUCH_NOTE, [adapt(at), rank, ref, session_id, form_id, sequence_id, contact_id,
+                                         adapt(at)])
+
+
+def last_touch_recompute(*, contact_ids) -> None:
+    """The contacts' last touches again from all their interactions: after a visitor moves between contacts (its
+    views change owner) or a contact's creation time changes."""
+    from touchline.campaigns.analytics import last_touches
+
+    ids = sorted({pk for pk in contact_ids if pk is not None})
+    if not ids:
+        return
+    marks = ", ".join(["%s"] * len(ids))
+    touches = last_touches(Sql(f"SELECT id AS contact_id FROM {Contact._meta.db_table} WHERE id IN ({marks})",
+                               tuple(ids)))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {LAST_TOUCH} WHERE contact_id IN ({marks})", ids)
+        cursor.execute(f"INSERT INTO {LAST_TOUCH} ({LAST_TOUCH_COLUMNS}) SELECT {LAST_TOUCH_COLUMNS} "
+                       f"FROM ({touches.sql}) x", touches.params)
+
+
+def last_touch_identify(*, visitor) -> None:
+    """A visitor identified or moved: its views are its (new) contact's — and no longer the contact's that had
+    one of them as its last touch."""
+    sessions = WebSession.all_accounts.filter(visitor_id=visitor.pk).values("id")
+    before = ContactLastTouch.all_accounts.filter(session_id__in=sessions).values_list("contact_id", flat=True)
+    last_touch_recompute(contact_ids=[visitor.contact_id, *before])
+
+
+def last_touch_rebuild(*, account: Account) -> None:
+    """Every contact's last touch of the account from the raw interactions, set-based."""
+    from touchline.campaigns.analytics import last_touches
+
+    touches = last_touches(Sql(f"SELECT id AS contact_id FROM {Contact._meta.db_table} WHERE account_id = %s",
+                               (account.pk,)))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {LAST_TOUCH} WHERE account_id = %s", [account.pk])
+        cursor.execute(f"INSERT INTO {LAST_TOUCH} ({LAST_TOUCH_COLUMNS}) SELECT {LAST_TOUCH_COLUMNS} "
+                       f"FROM ({touches.sql}) x", touches.params)
+
+
 def campaign_rollups_rebuild(*, account: Account) -> None:
     """Every rollup the Performance tab reads, for one account, from the raw rows: each campaign's sessions and
-    daily counts, and the page totals and visitors (`touchline campaign_rebuild`)."""
+    daily counts, the page totals and visitors, and each contact's last touch (`touchline campaign_rebuild`)."""
     for campaign in Campaign.all_accounts.filter(account=account):
         campaign_sessions_rebuild(campaign=campaign)
     page_rollups_rebuild(account=account)
+    last_touch_rebuild(account=account)
 
 
 def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,
