@@ -168,7 +168,12 @@ def main() -> None:
         rows = [(f"synthetic web history: {data['views']:,} page views, {data['sessions']:,} sessions, "
                  f"{data['visitors']:,} visitors, {data['contacts']:,} contacts", f"{data['seconds']:.0f} s",
                  "bulk inserts")]
-    from touchline.campaigns.services import campaign_sessions_rebuild, last_touch_rebuild, page_rollups_rebuild
+    from touchline.campaigns.services import (
+        campaign_sessions_rebuild,
+        first_session_rebuild,
+        last_touch_rebuild,
+        page_rollups_rebuild,
+    )
 
     account, campaign = data["account"], data["campaign"]
     start = clock()
@@ -182,7 +187,8 @@ def main() -> None:
                  "touchline campaign_rebuild's share for the pages"))
     start = clock()
     last_touch_rebuild(account=account)
-    rows.append(("ContactLastTouch rebuilt", f"{(clock() - start) * 1000:,.0f} ms",
+    first_session_rebuild(account=account)
+    rows.append(("ContactLastTouch and ContactFirstSession rebuilt", f"{(clock() - start) * 1000:,.0f} ms",
                  "touchline campaign_rebuild's share for the contacts"))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -28,8 +28,10 @@ from touchline.campaigns.models import (
     Campaign,
     CampaignDay,
     CampaignSession,
+    ContactFirstSession,
     ContactLastTouch,
 )
+from touchline.core.db import local_trunc_sql
 from touchline.crm.models import Contact
 from touchline.reports.pipeline import Sql
 from touchline.sequences.models import EngagementEvent, EventKind
@@ -39,7 +41,7 @@ SESSION, VIEW, VISITOR = WebSession._meta.db_table, PageView._meta.db_table, Vis
 SUBMISSION, EVENT = FormSubmission._meta.db_table, EngagementEvent._meta.db_table
 ASSET, ASSOCIATION, CONTACT = Asset._meta.db_table, Association._meta.db_table, Contact._meta.db_table
 CAMPAIGN_SESSION, CAMPAIGN_DAY = CampaignSession._meta.db_table, CampaignDay._meta.db_table
-LAST_TOUCH = ContactLastTouch._meta.db_table
+LAST_TOUCH, FIRST_SESSION = ContactLastTouch._meta.db_table, ContactFirstSession._meta.db_table
 PAGE_TYPE_LIST = ", ".join(f"'{t}'" for t in PAGE_TYPES)
 # Sequence interactions that earn credit (SPEC §3): emails clicked or replied to.
 SEQUENCE_KINDS = f"'{EventKind.CLICK}', '{EventKind.REPLY}'"
@@ -209,6 +211,20 @@ def last_touches(contacts: Sql) -> Sql:
     return Sql(sql, (*contacts.params, *contacts.params, False, *contacts.params))
 
 
+def first_sessions(contacts: Sql) -> Sql:
+    """account_id, contact_id, session_id, started_at, created_at: the first session — by start, then id, as
+    new_contacts_first_touch_by_definition numbers them — of all the visitors of each contact `contacts` selects
+    (rows of contact_id), with the contact's creation: what ContactFirstSession keeps."""
+    sql = f"""
+        SELECT r.account_id, r.contact_id, r.session_id, r.started_at, r.created_at FROM (
+            SELECT c.account_id, c.id AS contact_id, s.id AS session_id, s.started_at, c.created_at,
+                   ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY s.started_at, s.id) AS n
+            FROM {CONTACT} c JOIN {VISITOR} vi ON vi.contact_id = c.id JOIN {SESSION} s ON s.visitor_id = vi.id
+            WHERE c.id IN (SELECT k.contact_id FROM ({contacts.sql}) k)
+        ) r WHERE r.n = 1"""
+    return Sql(sql, contacts.params)
+
+
 # What the reports run: the same sets, each started from the campaign's own rows (its CampaignSession rows and
 # the views, submissions and events of its associated assets inside their windows), so their cost follows the
 # campaign's traffic, not the account's. test_sets.py proves them equal to the *_by_definition queries above.
@@ -278,18 +294,14 @@ def influenced_contacts(campaign: Campaign) -> Sql:
 
 def new_contacts_first_touch(campaign: Campaign) -> Sql:
     """contact_id, created_at: contacts whose first session — the one that first brought them to the site, at
-    or before their creation — is a campaign session. Starts from the campaign's sessions of identified visitors
-    and keeps those no session of the contact's visitors precedes (by start, then id: the definition's order)."""
+    or before their creation — is a campaign session: the campaign's sessions of identified visitors that are
+    their contact's kept first session (ContactFirstSession), one index lookup each."""
     sessions = campaign_contact_sessions(campaign)
     sql = f"""
-        SELECT c.id AS contact_id, c.created_at FROM ({sessions.sql}) cs
-        JOIN {CONTACT} c ON c.id = cs.contact_id
-        WHERE c.account_id = %s AND cs.started_at <= c.created_at
-          AND NOT EXISTS (
-            SELECT 1 FROM {VISITOR} vi JOIN {SESSION} s ON s.visitor_id = vi.id
-            WHERE vi.account_id = %s AND vi.contact_id = c.id
-              AND (s.started_at < cs.started_at OR (s.started_at = cs.started_at AND s.id < cs.session_id)))"""
-    return Sql(sql, (*sessions.params, campaign.account_id, campaign.account_id))
+        SELECT f.contact_id, f.created_at FROM ({sessions.sql}) cs
+        JOIN {FIRST_SESSION} f ON f.contact_id = cs.contact_id AND f.session_id = cs.session_id
+        WHERE f.started_at <= f.created_at"""
+    return Sql(sql, sessions.params)
 
 
 def new_contacts_last_touch(campaign: Campaign) -> Sql:
@@ -340,6 +352,6 @@ def days_between(column: str, start: datetime | None, end: datetime | None, time
 
 
 def bucket(column: str, unit: str, time_zone: str) -> tuple[str, tuple]:
-    """SQL truncating `column` to the start of its day or month in `time_zone` (Django's own portable
-    truncation, as TruncDay/TruncMonth use)."""
-    return connection.ops.datetime_trunc_sql(unit, column, (), time_zone)
+    """SQL truncating `column` to the start of its day or month in `time_zone`: Django's truncation (as
+    TruncDay/TruncMonth use), without its Python call per row on SQLite (core.db.local_trunc_sql)."""
+    return local_trunc_sql(column, unit, time_zone)

@@ -23,6 +23,8 @@ class CampaignsConfig(AppConfig):
         def note(sender, view, session, new_session, **kwargs):
             services.campaign_sessions_note(view=view, session=session, new_session=new_session)
             services.page_rollups_note(view=view, new_session=new_session)
+            if view.visitor.contact_id is not None and new_session:
+                services.first_session_note(contact_id=view.visitor.contact_id, session=session)
             if view.visitor.contact_id is not None:
                 services.last_touch_note(contact_id=view.visitor.contact_id, at=view.occurred_at, rank=RANK_VIEW,
                                          ref=view.pk, session_id=view.session_id)
@@ -31,6 +33,7 @@ class CampaignsConfig(AppConfig):
             services.campaign_sessions_identify(visitor=visitor)
             services.page_rollups_identify(visitor=visitor)
             services.last_touch_identify(visitor=visitor)
+            services.first_session_identify(visitor=visitor)
 
         def submitted(sender, instance, created, raw=False, **kwargs):
             if created and not raw:
@@ -45,7 +48,7 @@ class CampaignsConfig(AppConfig):
 
         def contact_saved(sender, instance, created, raw=False, **kwargs):
             if not created and not raw:  # its creation time may have moved: what counts as before it changes
-                services.last_touch_recompute(contact_ids=[instance.pk])
+                services.contact_rollups_follow(contact=instance)
 
         page_view_recorded.connect(note, dispatch_uid="campaign_rollups_note", weak=False)
         visitor_identified.connect(identify, dispatch_uid="campaign_rollups_identify", weak=False)

@@ -282,3 +282,16 @@ class ContactLastTouch(AccountOwned):
             models.Index(fields=["sequence", "at", "contact", "created_at"], name="last_touch_sequence",
                          condition=models.Q(sequence__isnull=False)),
         ]
+
+
+class ContactFirstSession(AccountOwned):
+    """Rollup: each identified contact's first session — the earliest by start (then id) of all its visitors'
+    sessions, the one that first brought it to the site (SPEC §2 new contacts, first touch) — with the contact's
+    creation time. Kept as sessions start and visitors are identified (services.first_session_note,
+    first_session_identify), rebuilt by services.first_session_rebuild. First-touch new contacts are then the
+    campaign's sessions of identified visitors that are their contact's first, started by its creation."""
+
+    contact = models.OneToOneField("crm.Contact", on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey("tracking.WebSession", on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    created_at = models.DateTimeField(help_text="the contact's creation (followed when the contact is saved)")

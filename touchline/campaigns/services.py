@@ -23,6 +23,7 @@ from touchline.campaigns.models import (
     Campaign,
     CampaignDay,
     CampaignSession,
+    ContactFirstSession,
     ContactLastTouch,
     PageTotal,
     PageVisitor,
@@ -390,13 +391,69 @@ def last_touch_rebuild(*, account: Account) -> None:
                        f"FROM ({touches.sql}) x", touches.params)
 
 
+# Each contact's first session (ContactFirstSession) -------------------------------------------------------------
+
+FIRST_SESSION = ContactFirstSession._meta.db_table
+FIRST_SESSION_COLUMNS = "account_id, contact_id, session_id, started_at, created_at"
+# A session just started becomes its contact's first when no kept one starts earlier (then by id); portable upsert
+# with a row-value comparison, as LAST_TOUCH_NOTE.
+FIRST_SESSION_NOTE = (
+    f"INSERT INTO {FIRST_SESSION} AS t ({FIRST_SESSION_COLUMNS}) SELECT c.account_id, c.id, %s, %s, c.created_at "
+    f"FROM {Contact._meta.db_table} c WHERE c.id = %s "
+    f"ON CONFLICT (contact_id) DO UPDATE SET session_id = excluded.session_id, started_at = excluded.started_at "
+    f"WHERE (excluded.started_at, excluded.session_id) < (t.started_at, t.session_id)")
+
+
+def first_session_note(*, contact_id: int, session) -> None:
+    """A session of the contact's visitor started (a session's start never moves afterwards)."""
+    with connection.cursor() as cursor:
+        cursor.execute(FIRST_SESSION_NOTE, [session.pk, connection.ops.adapt_datetimefield_value(session.started_at),
+                                            contact_id])
+
+
+def _first_session_write(contacts: Sql, delete: tuple[str, list]) -> None:
+    from touchline.campaigns.analytics import first_sessions
+
+    firsts = first_sessions(contacts)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {FIRST_SESSION} WHERE {delete[0]}", delete[1])
+        cursor.execute(f"INSERT INTO {FIRST_SESSION} ({FIRST_SESSION_COLUMNS}) SELECT {FIRST_SESSION_COLUMNS} "
+                       f"FROM ({firsts.sql}) x", firsts.params)
+
+
+def first_session_identify(*, visitor) -> None:
+    """A visitor identified or moved: its sessions are its (new) contact's — and no longer the contact's whose
+    first session was one of them."""
+    sessions = WebSession.all_accounts.filter(visitor_id=visitor.pk).values("id")
+    before = ContactFirstSession.all_accounts.filter(session_id__in=sessions).values_list("contact_id", flat=True)
+    ids = sorted({pk for pk in (visitor.contact_id, *before) if pk is not None})
+    if ids:
+        marks = ", ".join(["%s"] * len(ids))
+        _first_session_write(Sql(f"SELECT id AS contact_id FROM {Contact._meta.db_table} WHERE id IN ({marks})",
+                                 tuple(ids)), (f"contact_id IN ({marks})", ids))
+
+
+def first_session_rebuild(*, account: Account) -> None:
+    """Every identified contact's first session of the account from the raw sessions, set-based."""
+    _first_session_write(Sql(f"SELECT id AS contact_id FROM {Contact._meta.db_table} WHERE account_id = %s",
+                             (account.pk,)), ("account_id = %s", [account.pk]))
+
+
+def contact_rollups_follow(*, contact) -> None:
+    """A contact was saved: its creation time may have moved, which changes what counts as before it."""
+    last_touch_recompute(contact_ids=[contact.pk])
+    ContactFirstSession.all_accounts.filter(contact_id=contact.pk).update(created_at=contact.created_at)
+
+
 def campaign_rollups_rebuild(*, account: Account) -> None:
     """Every rollup the Performance tab reads, for one account, from the raw rows: each campaign's sessions and
-    daily counts, the page totals and visitors, and each contact's last touch (`touchline campaign_rebuild`)."""
+    daily counts, the page totals and visitors, and each contact's last touch and first session (`touchline
+    campaign_rebuild`)."""
     for campaign in Campaign.all_accounts.filter(account=account):
         campaign_sessions_rebuild(campaign=campaign)
     page_rollups_rebuild(account=account)
     last_touch_rebuild(account=account)
+    first_session_rebuild(account=account)
 
 
 def tracking_url_create(*, campaign: Campaign, page_url: str, utm_source: str, utm_medium: str,
