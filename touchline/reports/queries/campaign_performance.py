@@ -24,6 +24,7 @@ from touchline.campaigns.models import (
     AssetType,
     Campaign,
     CampaignSession,
+    ContactFirstSession,
     PageTotal,
     PageVisitor,
     TrackingUrl,
@@ -426,9 +427,10 @@ class CampaignTraffic(CampaignReport):
         group = ("source",) if not source else ("source", "source_detail", "source_subdetail")
         if source:
             sessions = sessions.filter(source=source)
-        earlier = WebSession.objects.filter(visitor__contact_id=OuterRef("contact_id"),
-                                            started_at__lt=OuterRef("started_at"))
-        first_touch = Q(contact__isnull=False) & ~Q(Exists(earlier))
+        # A contact's first-touch session: none of its visitors' sessions starts earlier, i.e. it starts at its
+        # kept first session's start (ContactFirstSession), one lookup instead of a search of the contact's sessions.
+        first = ContactFirstSession.objects.filter(contact_id=OuterRef("contact_id")).values("started_at")[:1]
+        first_touch = Q(contact__isnull=False) & Q(started_at__lte=Subquery(first))
         return {"rows": sessions.values(*group).annotate(
             sessions=Count("pk"), page_views=Sum("page_views"),
             new_visitor_sessions=Count("pk", filter=Q(is_first=True)),
