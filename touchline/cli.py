@@ -20,6 +20,7 @@ TOUCHLINE_VERBS = {
     "imap_poll": "process the unseen mail of IMAP inboxes (--once)",
     "attribution": "copy interactions and credit conversions (refresh | rebuild)",
     "engagement_rebuild": "recompute the sequence engagement rollup from the event log (--account)",
+    "campaign_rebuild": "recompute the campaign reports' rollups from the page views (--account)",
 }
 
 

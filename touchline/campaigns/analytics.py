@@ -17,10 +17,21 @@ workflow enrollments yet, so they contribute nothing (docs/campaigns.md).
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 
-from touchline.campaigns.models import PAGE_TYPES, Asset, Association, Campaign, CampaignSession
+from touchline.campaigns.models import (
+    PAGE_TYPES,
+    Asset,
+    Association,
+    Campaign,
+    CampaignDay,
+    CampaignSession,
+    ContactFirstSession,
+    ContactLastTouch,
+)
+from touchline.core.db import local_trunc_sql
 from touchline.crm.models import Contact
 from touchline.reports.pipeline import Sql
 from touchline.sequences.models import EngagementEvent, EventKind
@@ -29,7 +40,8 @@ from touchline.tracking.models import FormSubmission, PageView, Visitor, WebSess
 SESSION, VIEW, VISITOR = WebSession._meta.db_table, PageView._meta.db_table, Visitor._meta.db_table
 SUBMISSION, EVENT = FormSubmission._meta.db_table, EngagementEvent._meta.db_table
 ASSET, ASSOCIATION, CONTACT = Asset._meta.db_table, Association._meta.db_table, Contact._meta.db_table
-CAMPAIGN_SESSION = CampaignSession._meta.db_table
+CAMPAIGN_SESSION, CAMPAIGN_DAY = CampaignSession._meta.db_table, CampaignDay._meta.db_table
+LAST_TOUCH, FIRST_SESSION = ContactLastTouch._meta.db_table, ContactFirstSession._meta.db_table
 PAGE_TYPE_LIST = ", ".join(f"'{t}'" for t in PAGE_TYPES)
 # Sequence interactions that earn credit (SPEC §3): emails clicked or replied to.
 SEQUENCE_KINDS = f"'{EventKind.CLICK}', '{EventKind.REPLY}'"
@@ -131,50 +143,86 @@ def new_contacts_first_touch_by_definition(campaign: Campaign) -> Sql:
     return Sql(sql, (campaign.account_id, campaign.account_id, *sessions.params))
 
 
-def new_contacts_last_touch_by_definition(campaign: Campaign, candidates: Sql | None = None,
-                                          contact_sessions: Sql | None = None) -> Sql:
+def new_contacts_last_touch_by_definition(campaign: Campaign) -> Sql:
     """contact_id, created_at: contacts whose last interaction at or before their creation credits the
     campaign (an interaction at the creation instant counts as before it, SPEC §3). Straight from the definition:
-    every interaction of every identified contact of the account is ranked — unless `candidates` (an Sql of
-    contact_id) narrows them to the contacts that can qualify, and `contact_sessions` (session_id, contact_id)
-    gives the campaign's sessions of identified visitors from the rollup's contact (new_contacts_last_touch)."""
-    sessions = contact_sessions or campaign_sessions(campaign)
+    every interaction of every identified contact of the account is ranked by time, then kind (RANK_*), then
+    its row's id (of two views, or two submissions, at one instant the later recorded is the last). What
+    new_contacts_last_touch is tested against."""
+    sessions = campaign_sessions(campaign)
     account = campaign.account_id
-    narrow, only = ("", "") if candidates is None else (
-        f"candidates AS ({candidates.sql}),", "AND {} IN (SELECT k.contact_id FROM candidates k)")
-    views, submissions, events = (only.format(column) for column in ("vi.contact_id", "f.contact_id",
-                                                                     "e.contact_id"))
     sql = f"""
-        WITH {narrow} everything AS (
-            SELECT vi.contact_id, v.occurred_at AS at, {RANK_VIEW} AS rank,
+        WITH everything AS (
+            SELECT vi.contact_id, v.occurred_at AS at, {RANK_VIEW} AS rank, v.id AS ref,
                    CASE WHEN v.session_id IN (SELECT cs.session_id FROM ({sessions.sql}) cs WHERE cs.contact_id
                                               IS NOT NULL)
                           OR EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.page = v.page
                                      AND w.asset_type IN ({PAGE_TYPE_LIST}) AND {in_window('v.occurred_at')})
                         THEN 1 ELSE 0 END AS is_campaign
             FROM {VISITOR} vi JOIN {VIEW} v ON v.visitor_id = vi.id
-            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL {views}
+            WHERE vi.account_id = %s AND vi.contact_id IS NOT NULL
             UNION ALL
-            SELECT f.contact_id, f.submitted_at, {RANK_SUBMISSION},
+            SELECT f.contact_id, f.submitted_at, {RANK_SUBMISSION}, f.id,
                    CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.form_id = f.form_id
                                      AND {in_window('f.submitted_at')}) THEN 1 ELSE 0 END
-            FROM {SUBMISSION} f WHERE f.account_id = %s {submissions}
+            FROM {SUBMISSION} f WHERE f.account_id = %s
             UNION ALL
-            SELECT e.contact_id, e.occurred_at, {RANK_SEQUENCE},
+            SELECT e.contact_id, e.occurred_at, {RANK_SEQUENCE}, e.id,
                    CASE WHEN EXISTS (SELECT 1 FROM ({_windows()}) w WHERE w.sequence_id = e.sequence_id
                                      AND {in_window('e.occurred_at')}) THEN 1 ELSE 0 END
-            FROM {EVENT} e WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s {events}
+            FROM {EVENT} e WHERE e.account_id = %s AND e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s
         ), ranked AS (
             SELECT t.contact_id, t.is_campaign,
-                   ROW_NUMBER() OVER (PARTITION BY t.contact_id ORDER BY t.at DESC, t.rank DESC) AS n
+                   ROW_NUMBER() OVER (PARTITION BY t.contact_id ORDER BY t.at DESC, t.rank DESC, t.ref DESC) AS n
             FROM everything t JOIN {CONTACT} c ON c.id = t.contact_id AND t.at <= c.created_at
         )
         SELECT c.id AS contact_id, c.created_at FROM {CONTACT} c
         JOIN ranked r ON r.contact_id = c.id AND r.n = 1 AND r.is_campaign = 1
         WHERE c.account_id = %s"""
-    params = (*(candidates.params if candidates else ()), *sessions.params, campaign.pk, account, campaign.pk,
-              account, campaign.pk, account, False, account)
+    params = (*sessions.params, campaign.pk, account, campaign.pk, account, campaign.pk, account, False, account)
     return Sql(sql, params)
+
+
+def last_touches(contacts: Sql) -> Sql:
+    """account_id, contact_id, at, rank, ref, session_id, form_id, sequence_id, created_at: the last interaction
+    at or before its creation of each contact `contacts` selects (rows of contact_id), in the definition's order
+    (new_contacts_last_touch_by_definition), whatever campaign it credits: what ContactLastTouch keeps. Each
+    contact's interactions are read through their contact's indexes."""
+    wanted = f"IN (SELECT k.contact_id FROM ({contacts.sql}) k)"
+    sql = f"""
+        WITH everything AS (
+            SELECT vi.contact_id, v.occurred_at AS at, {RANK_VIEW} AS rank, v.id AS ref, v.session_id,
+                   CAST(NULL AS BIGINT) AS form_id, CAST(NULL AS BIGINT) AS sequence_id
+            FROM {VISITOR} vi JOIN {VIEW} v ON v.visitor_id = vi.id WHERE vi.contact_id {wanted}
+            UNION ALL
+            SELECT f.contact_id, f.submitted_at, {RANK_SUBMISSION}, f.id, NULL, f.form_id, NULL
+            FROM {SUBMISSION} f WHERE f.contact_id {wanted}
+            UNION ALL
+            SELECT e.contact_id, e.occurred_at, {RANK_SEQUENCE}, e.id, NULL, NULL, e.sequence_id
+            FROM {EVENT} e WHERE e.kind IN ({SEQUENCE_KINDS}) AND e.is_machine = %s AND e.contact_id {wanted}
+        ), ranked AS (
+            SELECT c.account_id, t.contact_id, t.at, t.rank, t.ref, t.session_id, t.form_id, t.sequence_id,
+                   c.created_at,
+                   ROW_NUMBER() OVER (PARTITION BY t.contact_id ORDER BY t.at DESC, t.rank DESC, t.ref DESC) AS n
+            FROM everything t JOIN {CONTACT} c ON c.id = t.contact_id AND t.at <= c.created_at
+        )
+        SELECT r.account_id, r.contact_id, r.at, r.rank, r.ref, r.session_id, r.form_id, r.sequence_id, r.created_at
+        FROM ranked r WHERE r.n = 1"""
+    return Sql(sql, (*contacts.params, *contacts.params, False, *contacts.params))
+
+
+def first_sessions(contacts: Sql) -> Sql:
+    """account_id, contact_id, session_id, started_at, created_at: the first session — by start, then id, as
+    new_contacts_first_touch_by_definition numbers them — of all the visitors of each contact `contacts` selects
+    (rows of contact_id), with the contact's creation: what ContactFirstSession keeps."""
+    sql = f"""
+        SELECT r.account_id, r.contact_id, r.session_id, r.started_at, r.created_at FROM (
+            SELECT c.account_id, c.id AS contact_id, s.id AS session_id, s.started_at, c.created_at,
+                   ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY s.started_at, s.id) AS n
+            FROM {CONTACT} c JOIN {VISITOR} vi ON vi.contact_id = c.id JOIN {SESSION} s ON s.visitor_id = vi.id
+            WHERE c.id IN (SELECT k.contact_id FROM ({contacts.sql}) k)
+        ) r WHERE r.n = 1"""
+    return Sql(sql, contacts.params)
 
 
 # What the reports run: the same sets, each started from the campaign's own rows (its CampaignSession rows and
@@ -187,6 +235,12 @@ def campaign_session_starts(campaign: Campaign) -> Sql:
     (campaign, started_at, started_on) index covers them), for counts that need no session column."""
     sql = f"SELECT cs.session_id, cs.started_at, cs.started_on FROM {CAMPAIGN_SESSION} cs WHERE cs.campaign_id = %s"
     return Sql(sql, (campaign.pk,))
+
+
+def campaign_days(campaign: Campaign) -> Sql:
+    """day, sessions: the campaign's sessions counted by their start's day in its rollup_time_zone (CampaignDay,
+    kept with the CampaignSession rows). Only while that zone is the account's do its days answer a range."""
+    return Sql(f"SELECT d.day, d.sessions FROM {CAMPAIGN_DAY} d WHERE d.campaign_id = %s", (campaign.pk,))
 
 
 def campaign_contact_sessions(campaign: Campaign) -> Sql:
@@ -240,26 +294,33 @@ def influenced_contacts(campaign: Campaign) -> Sql:
 
 def new_contacts_first_touch(campaign: Campaign) -> Sql:
     """contact_id, created_at: contacts whose first session — the one that first brought them to the site, at
-    or before their creation — is a campaign session. Starts from the campaign's sessions of identified visitors
-    and keeps those no session of the contact's visitors precedes (by start, then id: the definition's order)."""
+    or before their creation — is a campaign session: the campaign's sessions of identified visitors that are
+    their contact's kept first session (ContactFirstSession), one index lookup each."""
     sessions = campaign_contact_sessions(campaign)
     sql = f"""
-        SELECT c.id AS contact_id, c.created_at FROM ({sessions.sql}) cs
-        JOIN {CONTACT} c ON c.id = cs.contact_id
-        WHERE c.account_id = %s AND cs.started_at <= c.created_at
-          AND NOT EXISTS (
-            SELECT 1 FROM {VISITOR} vi JOIN {SESSION} s ON s.visitor_id = vi.id
-            WHERE vi.account_id = %s AND vi.contact_id = c.id
-              AND (s.started_at < cs.started_at OR (s.started_at = cs.started_at AND s.id < cs.session_id)))"""
-    return Sql(sql, (*sessions.params, campaign.account_id, campaign.account_id))
+        SELECT f.contact_id, f.created_at FROM ({sessions.sql}) cs
+        JOIN {FIRST_SESSION} f ON f.contact_id = cs.contact_id AND f.session_id = cs.session_id
+        WHERE f.started_at <= f.created_at"""
+    return Sql(sql, sessions.params)
 
 
 def new_contacts_last_touch(campaign: Campaign) -> Sql:
-    """new_contacts_last_touch_by_definition over the contacts the campaign ever touched: only they can have
-    a campaign interaction as their last before creation, so only their interactions are ranked."""
-    touches = campaign_touches(campaign, views=False)
-    candidates = Sql(f"SELECT DISTINCT t.contact_id FROM ({touches.sql}) t", touches.params)
-    return new_contacts_last_touch_by_definition(campaign, candidates, campaign_contact_sessions(campaign))
+    """contact_id, created_at: contacts whose last interaction at or before creation credits the campaign, from
+    their kept last touch (ContactLastTouch): a view in one of the campaign's sessions (a view of an associated page
+    inside its window is one: it made its session the campaign's), or a submission of an associated form or a
+    sequence event inside the asset's window. Starts from the campaign's sessions of identified visitors and its
+    windows, so no contact's interactions are read."""
+    sessions = campaign_contact_sessions(campaign)
+    sql = f"""
+        SELECT lt.contact_id, lt.created_at FROM ({sessions.sql}) cs
+            JOIN {LAST_TOUCH} lt ON lt.contact_id = cs.contact_id AND lt.session_id = cs.session_id
+        UNION
+        SELECT lt.contact_id, lt.created_at FROM ({_windows()}) w
+            JOIN {LAST_TOUCH} lt ON lt.form_id = w.form_id AND {in_window('lt.at')}
+        UNION
+        SELECT lt.contact_id, lt.created_at FROM ({_windows()}) w
+            JOIN {LAST_TOUCH} lt ON lt.sequence_id = w.sequence_id AND {in_window('lt.at')}"""
+    return Sql(sql, (*sessions.params, campaign.pk, campaign.pk))
 
 
 def between(column: str, start: datetime | None, end: datetime | None) -> tuple[str, tuple]:
@@ -276,7 +337,21 @@ def between(column: str, start: datetime | None, end: datetime | None) -> tuple[
     return " AND ".join(parts), tuple(params)
 
 
+def days_between(column: str, start: datetime | None, end: datetime | None, time_zone: str) -> tuple[str, tuple]:
+    """between() for a column of local days: a range of whole days in `time_zone` (core.timeframes) starts and
+    ends at local midnights, so [start, end) holds exactly the days from start's to the day before end's."""
+    zone, adapt = ZoneInfo(time_zone), connection.ops.adapt_datefield_value
+    parts, params = ["1 = 1"], []
+    if start is not None:
+        parts.append(f"{column} >= %s")
+        params.append(adapt(start.astimezone(zone).date()))
+    if end is not None:
+        parts.append(f"{column} < %s")
+        params.append(adapt(end.astimezone(zone).date()))
+    return " AND ".join(parts), tuple(params)
+
+
 def bucket(column: str, unit: str, time_zone: str) -> tuple[str, tuple]:
-    """SQL truncating `column` to the start of its day or month in `time_zone` (Django's own portable
-    truncation, as TruncDay/TruncMonth use)."""
-    return connection.ops.datetime_trunc_sql(unit, column, (), time_zone)
+    """SQL truncating `column` to the start of its day or month in `time_zone`: Django's truncation (as
+    TruncDay/TruncMonth use), without its Python call per row on SQLite (core.db.local_trunc_sql)."""
+    return local_trunc_sql(column, unit, time_zone)

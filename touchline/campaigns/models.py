@@ -184,6 +184,16 @@ class CampaignSession(AccountOwned):
     touched_at = models.DateTimeField(null=True, help_text="the session's first touch of the campaign: its start, "
                                       "or an earlier view of an associated page inside its window (a late hit can "
                                       "predate its session's start) — what influenced contacts take the minimum of")
+    # The session's own columns the Traffic report groups and sums, copied so it reads the campaign's rows through
+    # one covering index instead of every UTM session and its visitor: a session's source and first-ness never
+    # change; page_views follows the session's as views are recorded (services.campaign_sessions_note).
+    landed = models.BooleanField(default=False, help_text="the session landed with the campaign's utm_campaign "
+                                 "(the Traffic report's sessions)")
+    source = models.CharField(max_length=20, blank=True)
+    source_detail = models.CharField(max_length=255, blank=True)
+    source_subdetail = models.CharField(max_length=255, blank=True)
+    page_views = models.PositiveIntegerField(default=0)
+    is_first = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "session"], name="campaign_session_unique")]
@@ -193,4 +203,95 @@ class CampaignSession(AccountOwned):
             # The campaign's sessions of identified visitors, for its contact sets (a few percent of its rows).
             models.Index(fields=["campaign", "contact", "started_at", "session", "touched_at"],
                          name="campaign_session_contacts", condition=models.Q(contact__isnull=False)),
+            # Covering for the Traffic report (landed is read from it too): its sessions in source (and detail) order,
+            # with their range column and sums — no sort, no row read.
+            models.Index(fields=["account", "campaign", "source", "source_detail", "source_subdetail", "started_at",
+                                 "page_views", "is_first", "contact", "landed"], name="campaign_session_traffic",
+                         condition=models.Q(landed=True)),
         ]
+
+
+class CampaignDay(AccountOwned):
+    """Rollup: how many of the campaign's sessions started on each day in its rollup_time_zone — the CampaignSession
+    rows counted by started_on, kept with them (services.campaign_sessions_note, campaign_sessions_rebuild). Ranges
+    are whole local days (core.timeframes), so the Overview's sessions and the chart's series read a few hundred
+    rows instead of every session of the campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sessions = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "day"], name="campaign_day_unique")]
+        indexes = [models.Index(fields=["campaign", "day", "sessions"], name="campaign_day_sessions")]
+
+
+class PageTotal(AccountOwned):
+    """Rollup: each page's views and sessions over its whole history (the page-asset reports), counted as views
+    are recorded (services.page_rollups_note) instead of counting the page's views at report time; rebuilt by
+    services.page_rollups_rebuild. Per site, because a site's views go when the site does."""
+
+    site = models.ForeignKey("tracking.Site", on_delete=models.CASCADE, related_name="+")
+    page = models.CharField(max_length=1000)
+    views = models.PositiveBigIntegerField(default=0)
+    sessions = models.PositiveBigIntegerField(default=0, help_text="sessions with at least one view of the page")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "page"], name="page_total_unique")]
+        indexes = [models.Index(fields=["account", "page", "views", "sessions"], name="page_total_page")]
+
+
+class PageVisitor(AccountOwned):
+    """Rollup: the pages each identified visitor has viewed, with the visitor's contact (followed when the visitor
+    is identified or moves to another contact), so a page's contacts are counted from its few identified
+    visitors instead of looking up the visitor of each of its views. Anonymous visitors have no rows."""
+
+    visitor = models.ForeignKey("tracking.Visitor", on_delete=models.CASCADE, related_name="+")
+    page = models.CharField(max_length=1000)
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["visitor", "page"], name="page_visitor_unique")]
+        indexes = [models.Index(fields=["account", "page", "contact"], name="page_visitor_contacts")]
+
+
+class ContactLastTouch(AccountOwned):
+    """Rollup: each contact's last interaction at or before its creation (SPEC §2 new contacts, last touch) — a page
+    view, a form submission, or a human click or reply in a sequence — whichever campaign it credits. Kept as
+    interactions are recorded and visitors identified, recomputed for a contact whose creation time changes
+    (services.last_touch_note, last_touch_recompute), rebuilt by services.last_touch_rebuild. Last-touch new
+    contacts are then the rows pointing at one of the campaign's sessions, or at an associated form or sequence
+    inside its window, instead of every interaction of every contact the campaign touched ranked at report time."""
+
+    contact = models.OneToOneField("crm.Contact", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+    rank = models.PositiveSmallIntegerField(help_text="analytics.RANK_*: at one instant a submission follows the "
+                                            "view it was made on, a sequence event sits between them")
+    ref = models.BigIntegerField(help_text="the interaction's id in its table: the later recorded wins a tie")
+    session = models.ForeignKey("tracking.WebSession", null=True, on_delete=models.CASCADE, related_name="+",
+                                help_text="a page view's session")
+    form = models.ForeignKey("tracking.Form", null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    sequence = models.ForeignKey("sequences.Sequence", null=True, on_delete=models.CASCADE, related_name="+",
+                                 db_index=False)
+    created_at = models.DateTimeField(help_text="the contact's creation, which the report's range filters")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["form", "at", "contact", "created_at"], name="last_touch_form",
+                         condition=models.Q(form__isnull=False)),
+            models.Index(fields=["sequence", "at", "contact", "created_at"], name="last_touch_sequence",
+                         condition=models.Q(sequence__isnull=False)),
+        ]
+
+
+class ContactFirstSession(AccountOwned):
+    """Rollup: each identified contact's first session — the earliest by start (then id) of all its visitors'
+    sessions, the one that first brought it to the site (SPEC §2 new contacts, first touch) — with the contact's
+    creation time. Kept as sessions start and visitors are identified (services.first_session_note,
+    first_session_identify), rebuilt by services.first_session_rebuild. First-touch new contacts are then the
+    campaign's sessions of identified visitors that are their contact's first, started by its creation."""
+
+    contact = models.OneToOneField("crm.Contact", on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey("tracking.WebSession", on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    created_at = models.DateTimeField(help_text="the contact's creation (followed when the contact is saved)")

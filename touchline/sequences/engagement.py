@@ -36,6 +36,7 @@ from django.db.models.expressions import Case
 
 from touchline.core.db import is_postgresql
 from touchline.sequences.models import ROLLUP_COLUMNS, EngagementEvent, Enrollment, EventKind, SentMessage
+from touchline.sequences.signals import events_recorded
 
 # column → (event kind, whether machine events count)
 COUNTED: dict[str, tuple[str, bool]] = {
@@ -61,6 +62,7 @@ def engagement_rollup_add(events: Iterable[EngagementEvent]) -> None:
     """Add just-inserted events to the rollup of their enrollments and messages. Call it in the transaction that
     inserted them. Rows that get the same increments (and, for enrollments, the same latest time) share one
     UPDATE: a batch of `sent` events at one instant is one statement whatever its size."""
+    events = list(events)
     per_enrollment: dict[int, Counter] = defaultdict(Counter)
     latest: dict[int, datetime] = {}
     per_message: dict[int, Counter] = defaultdict(Counter)
@@ -83,6 +85,7 @@ def engagement_rollup_add(events: Iterable[EngagementEvent]) -> None:
         groups[tuple(sorted(counts.items()))].append(pk)
     for counts, ids in groups.items():
         SentMessage.all_accounts.filter(pk__in=ids).update(**{c: F(c) + n for c, n in counts})
+    events_recorded.send(sender=EngagementEvent, events=events)
 
 
 def _sums(link: str) -> str:

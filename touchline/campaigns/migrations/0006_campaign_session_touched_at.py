@@ -3,15 +3,6 @@
 from django.db import migrations, models
 
 
-def fill(apps, schema_editor):
-    # Fill the rollup of every campaign (and its started_on, contact and touched_at) from the definition, with
-    # today's rebuild: the earlier migrations leave it to this one, the last that adds a column it writes.
-    from touchline.campaigns.services import campaign_sessions_rebuild
-
-    for campaign in apps.get_model("campaigns", "Campaign").objects.all():
-        campaign_sessions_rebuild(campaign=campaign)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -35,5 +26,4 @@ class Migration(migrations.Migration):
             model_name='campaignsession',
             index=models.Index(condition=models.Q(('contact__isnull', False)), fields=['campaign', 'contact', 'started_at', 'session', 'touched_at'], name='campaign_session_contacts'),
         ),
-        migrations.RunPython(fill, migrations.RunPython.noop),
     ]

@@ -5,13 +5,13 @@ changes nothing, and bad rows are reported by line."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from touchline.campaigns.models import Association, Campaign
+from touchline.campaigns.models import Association, Campaign, CampaignDay, PageTotal, PageVisitor
 from touchline.crm.importing import import_file
 from touchline.crm.models import Contact
 from touchline.reports.pipeline import report_run
-from touchline.tracking.models import PageView, WebSession
+from touchline.tracking.models import PageView, Visitor, WebSession
 
 ROWS = [
     {"type": "site", "name": "Website", "domains": ["example.com"]},
@@ -65,9 +65,29 @@ def test_import_builds_sessions_contacts_and_association_windows_and_changes_not
     assert {r["metric"]: r["value"] for r in overview.rows} == {
         "campaign_sessions": 1, "campaign_new_contacts": 1, "campaign_influenced_contacts": 1}
 
+    # The report rollups, worked out by hand: one session (10:00 landing with spring's UTM link on the home page,
+    # 10:05 on the spring page), its visitor identified as Alice by the 10:06 submission.
+    visitor = Visitor.objects.get()
+    assert sorted(PageTotal.objects.values_list("page", "views", "sessions")) == [
+        ("example.com/", 1, 1), ("example.com/spring", 1, 1)]
+    assert sorted(PageVisitor.objects.values_list("visitor_id", "page", "contact_id")) == [
+        (visitor.pk, "example.com/", alice.pk), (visitor.pk, "example.com/spring", alice.pk)]
+    assert list(CampaignDay.objects.filter(campaign=spring).values_list("day", "sessions")) == [(date(2026, 3, 3), 1)]
+    pages = report_run("campaign_assets", account=account, data={"campaign": str(spring.pk),
+                                                                 "asset_type": "landing_page"})
+    assert [(r["name"], r["page_views"], r["sessions"], r["contacts"]) for r in pages.rows] == [
+        ("Spring page", 1, 1, 1)]
+    traffic = report_run("campaign_traffic", account=account, data={"campaign": str(spring.pk)})
+    assert [(r["source"], r["sessions"], r["page_views"], r["new_visitor_sessions"], r["first_touch_contacts"])
+            for r in traffic.rows] == [("email_marketing", 1, 2, 1, 1)]
+    kept = (list(PageTotal.objects.values_list("page", "views", "sessions").order_by("page")),
+            list(CampaignDay.objects.values_list("day", "sessions")))
+
     again = import_file(account=account, path=path)
     assert {t: dict(c) for t, c in again.counts.items() if t != "unknown"} == {
         "site": {"unchanged": 1}, "form": {"unchanged": 1}, "campaign": {"unchanged": 1},
         "association": {"unchanged": 2, "rejected": 1}, "page_view": {"unchanged": 2, "rejected": 1},
         "form_submission": {"unchanged": 1, "rejected": 1}}
     assert PageView.objects.count() == 2 and Contact.objects.count() == 1
+    assert (list(PageTotal.objects.values_list("page", "views", "sessions").order_by("page")),
+            list(CampaignDay.objects.values_list("day", "sessions"))) == kept  # a repeated view is not counted again

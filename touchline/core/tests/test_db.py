@@ -30,3 +30,42 @@ def test_time_budget_lets_a_query_finish_when_it_is_within_the_budget():
     with time_budget(5000), connection.cursor() as cursor:
         cursor.execute("SELECT 40 + 2")
         assert cursor.fetchone() == (42,)
+
+
+ZONES = ("Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata", "Australia/Lord_Howe", "America/Santiago",
+         "Asia/Kathmandu", "Pacific/Apia", "UTC")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("time_zone", ZONES)
+def test_local_trunc_sql_gives_the_day_and_month_djangos_truncation_gives_at_every_transition_and_at_random(
+        time_zone):
+    """Every instant a second either side of each of the zone's offset changes since 1970, random instants over
+    the span, and instants outside it (Django's own function there): the fast SQL equals Django's per row."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from touchline.core.db import LOCAL_SPAN, local_trunc_sql, zone_offsets
+
+    rng = random.Random(time_zone)
+    moments = [moment + timedelta(seconds=delta) for moment, _ in zone_offsets(time_zone)[1:]
+               for delta in (-1, 0, 1)]
+    start, end = LOCAL_SPAN
+    moments += [start + (end - start) * rng.random() for _ in range(300)]
+    moments += [datetime(1969, 12, 31, 23, 30, tzinfo=UTC), datetime(1950, 6, 1, 12, tzinfo=UTC),
+                datetime(2100, 1, 1, tzinfo=UTC), datetime(2150, 7, 1, 3, tzinfo=UTC), start, end]
+    if time_zone != "UTC":
+        assert len(zone_offsets(time_zone)) > 1 or time_zone == "Asia/Kolkata"
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE instants (at TIMESTAMP)" if connection.vendor == "sqlite" else
+                       "CREATE TEMPORARY TABLE instants (at TIMESTAMP WITH TIME ZONE)")
+        cursor.executemany("INSERT INTO instants (at) VALUES (%s)", [(adapt(m),) for m in moments])
+        for unit in ("day", "month"):
+            fast, fast_params = local_trunc_sql("i.at", unit, time_zone)
+            slow, slow_params = connection.ops.datetime_trunc_sql(unit, "i.at", (), time_zone)
+            cursor.execute(f"SELECT i.at, {fast}, {slow} FROM instants i", (*fast_params, *slow_params))
+            rows = cursor.fetchall()
+            assert len(rows) == len(moments)
+            assert [(at, a) for at, a, b in rows if a != b] == []
+        cursor.execute("DROP TABLE instants")

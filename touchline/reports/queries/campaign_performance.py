@@ -17,8 +17,18 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 
 from touchline.campaigns import analytics
-from touchline.campaigns.analytics import between, bucket
-from touchline.campaigns.models import PAGE_TYPES, Asset, AssetType, Campaign, TrackingUrl
+from touchline.campaigns.analytics import between, bucket, days_between
+from touchline.campaigns.models import (
+    PAGE_TYPES,
+    Asset,
+    AssetType,
+    Campaign,
+    CampaignSession,
+    ContactFirstSession,
+    PageTotal,
+    PageVisitor,
+    TrackingUrl,
+)
 from touchline.core.models import Account
 from touchline.core.timeframes import CHOICES as TIMEFRAME_CHOICES
 from touchline.core.timeframes import CUSTOM, Timeframe, TimeframeError, timeframe_resolve
@@ -111,6 +121,12 @@ def _sections(query: CampaignQuery) -> dict[str, tuple[Sql, str]]:
             "campaign_influenced_contacts": (analytics.influenced_contacts(query.campaign), "first_at")}
 
 
+def _days_kept(query: CampaignQuery) -> bool:
+    """The campaign's daily session counts are in the account's zone (rebuilt since the zone last changed), so
+    they answer its whole-day ranges and buckets."""
+    return query.campaign.rollup_time_zone == query.account.time_zone
+
+
 GOALS = {"campaign_sessions": "goal_sessions", "campaign_new_contacts": "goal_new_contacts",
          "campaign_influenced_contacts": "goal_influenced_contacts"}
 
@@ -124,7 +140,13 @@ class CampaignOverview(CampaignReport):
     def build(self, query: CampaignQuery):
         sections = _sections(query) | {"campaign_sessions": (analytics.campaign_session_starts(query.campaign),
                                                              "started_at")}
-        return {key: _count(inner, column, query.range) for key, (inner, column) in sections.items()}
+        counts = {key: _count(inner, column, query.range) for key, (inner, column) in sections.items()}
+        if _days_kept(query):
+            days = analytics.campaign_days(query.campaign)
+            condition, params = days_between("q.day", query.range.start, query.range.end, query.account.time_zone)
+            counts["campaign_sessions"] = Sql(f"SELECT COALESCE(SUM(q.sessions), 0) AS n FROM ({days.sql}) q "
+                                              f"WHERE {condition}", (*days.params, *params))
+        return counts
 
     def shape(self, query: CampaignQuery, fetched) -> ReportResult:
         rows = []
@@ -197,22 +219,22 @@ class CampaignContactsSessions(CampaignReport):
 
     def build(self, query: CampaignQuery):
         sections = {}
-        if query.campaign.rollup_time_zone == query.account.time_zone:
-            # Sessions by their precomputed day in the account's zone (months are summed from days in shape):
-            # converting every row's time in SQL is most of the cost on SQLite.
-            condition, params = between("q.started_at", query.range.start, query.range.end)
-            inner = analytics.campaign_session_starts(query.campaign)
+        if _days_kept(query):
+            # Sessions counted by day in the account's zone as they were recorded (months are summed from days in
+            # shape): counting and converting every session of the campaign is most of the cost.
+            days = analytics.campaign_days(query.campaign)
+            condition, params = days_between("q.day", query.range.start, query.range.end, query.account.time_zone)
             sections["campaign_sessions"] = Sql(
-                f"SELECT q.started_on AS period, COUNT(*) AS n FROM ({inner.sql}) q WHERE {condition} "
-                f"GROUP BY q.started_on ORDER BY q.started_on", (*inner.params, *params))
+                f"SELECT q.day AS period, q.sessions AS n FROM ({days.sql}) q WHERE {condition} ORDER BY q.day",
+                (*days.params, *params))
         for key, (inner, column) in _sections(query).items():
             if key in sections:
                 continue
             condition, params = between(f"q.{column}", query.range.start, query.range.end)
             period, period_params = bucket(f"q.{column}", query.extra["unit"], query.account.time_zone)
+            # Grouped by position: the period's SQL (a tree of CASEs on SQLite) is written once.
             sections[key] = Sql(f"SELECT {period} AS period, COUNT(*) AS n FROM ({inner.sql}) q WHERE {condition} "
-                                f"GROUP BY {period} ORDER BY {period}",
-                                (*period_params, *inner.params, *params, *period_params, *period_params))
+                                f"GROUP BY 1 ORDER BY 1", (*period_params, *inner.params, *params))
         return sections
 
     def shape(self, query: CampaignQuery, fetched) -> ReportResult:
@@ -274,10 +296,14 @@ class CampaignAssets(CampaignReport):
                                       associations__campaign=query.campaign).distinct()
         asset_type = query.extra["asset_type"]
         if asset_type in PAGE_TYPES:
-            views = PageView.objects.filter(account=query.account, page__in=assets.values("page"))
-            return {"assets": assets.values("pk", "name", "page"),
-                    "metrics": _grouped(views, "page", page_views="COUNT", sessions="session_id",
-                                        contacts="visitor__contact_id")}
+            # From the page rollups (views and sessions counted as recorded; contacts from the pages' identified
+            # visitors), not from every view of the pages: the same numbers, tested in test_sets.py.
+            pages = assets.values("page")
+            totals = PageTotal.objects.filter(account=query.account, page__in=pages).values("page").annotate(
+                key=F("page"), page_views=Sum("views"), sessions=Sum("sessions")).order_by()
+            contacts = PageVisitor.objects.filter(account=query.account, page__in=pages).values("page").annotate(
+                key=F("page"), contacts=Count("contact_id", distinct=True)).order_by()
+            return {"assets": assets.values("pk", "name", "page"), "metrics": totals, "contacts": contacts}
         if asset_type == AssetType.FORM:
             submissions = FormSubmission.objects.filter(account=query.account, form__asset__in=assets)
             return {"assets": assets.values("pk", "name", "form_id"),
@@ -295,7 +321,9 @@ class CampaignAssets(CampaignReport):
     def shape(self, query: CampaignQuery, fetched) -> ReportResult:
         asset_type = query.extra["asset_type"]
         key, metric_keys = _ASSET_SHAPES.get(asset_type, (None, ()))
-        metrics = {row["key"]: row for row in fetched["metrics"]}
+        metrics = {row["key"]: dict(row) for row in fetched["metrics"]}
+        for row in fetched.get("contacts", ()):
+            metrics.setdefault(row["key"], {})["contacts"] = row["contacts"]
         rows = []
         for asset in fetched["assets"]:
             values = metrics.get(asset.get(key)) if key else None
@@ -387,7 +415,10 @@ class CampaignTraffic(CampaignReport):
     extra_params = (("source", ("", *TRAFFIC_SOURCES)),)
 
     def build(self, query: CampaignQuery):
-        sessions = WebSession.objects.filter(account=query.account, utm_campaign=query.campaign.utm_campaign)
+        # The sessions landing with the campaign's utm_campaign are its CampaignSession rows marked `landed`,
+        # which carry the session's source, page views, first-ness and contact: read through the covering
+        # campaign_session_traffic index, no session or visitor row (test_sets.py proves the same rows).
+        sessions = CampaignSession.objects.filter(campaign=query.campaign, landed=True)
         if query.range.start is not None:
             sessions = sessions.filter(started_at__gte=query.range.start)
         if query.range.end is not None:
@@ -396,13 +427,14 @@ class CampaignTraffic(CampaignReport):
         group = ("source",) if not source else ("source", "source_detail", "source_subdetail")
         if source:
             sessions = sessions.filter(source=source)
-        earlier = WebSession.objects.filter(visitor__contact_id=OuterRef("visitor__contact_id"),
-                                            started_at__lt=OuterRef("started_at"))
-        first_touch = Q(visitor__contact__isnull=False) & ~Q(Exists(earlier))
+        # A contact's first-touch session: none of its visitors' sessions starts earlier, i.e. it starts at its
+        # kept first session's start (ContactFirstSession), one lookup instead of a search of the contact's sessions.
+        first = ContactFirstSession.objects.filter(contact_id=OuterRef("contact_id")).values("started_at")[:1]
+        first_touch = Q(contact__isnull=False) & Q(started_at__lte=Subquery(first))
         return {"rows": sessions.values(*group).annotate(
             sessions=Count("pk"), page_views=Sum("page_views"),
             new_visitor_sessions=Count("pk", filter=Q(is_first=True)),
-            first_touch_contacts=Count("visitor__contact_id", filter=first_touch, distinct=True)).order_by(*group)}
+            first_touch_contacts=Count("contact_id", filter=first_touch, distinct=True)).order_by(*group)}
 
     def shape(self, query: CampaignQuery, fetched) -> ReportResult:
         source = query.extra["source"]

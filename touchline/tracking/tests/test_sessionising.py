@@ -12,7 +12,16 @@ import pytest
 from django_scopes import scopes_disabled
 
 from touchline.campaigns import services as campaigns
-from touchline.campaigns.models import AssetType, CampaignSession
+from touchline.campaigns.analytics import RANK_VIEW
+from touchline.campaigns.models import (
+    AssetType,
+    CampaignDay,
+    CampaignSession,
+    ContactFirstSession,
+    ContactLastTouch,
+    PageTotal,
+    PageVisitor,
+)
 from touchline.core.accounts import account_create
 from touchline.core.models import Plan
 from touchline.crm.models import Contact
@@ -84,10 +93,25 @@ def _snapshot(account) -> dict:
         "email", "original_source", "original_source_detail", "created_at"))
     campaign_sessions = sorted(
         (c.campaign.name, hits_of[c.session_id], c.started_at, c.started_on, c.contact.email if c.contact else None,
-         c.touched_at)
+         c.touched_at, c.landed, c.source, c.source_detail, c.source_subdetail, c.page_views, c.is_first)
         for c in CampaignSession.all_accounts.filter(account=account).select_related("campaign", "contact"))
+    # The campaign rollups kept from the same signals (campaigns/services.py): the batch must keep them as the
+    # one-view path does.
+    campaign_days = sorted(CampaignDay.all_accounts.filter(account=account).values_list(
+        "campaign__name", "day", "sessions"))
+    page_totals = sorted(PageTotal.all_accounts.filter(account=account).values_list("page", "views", "sessions"))
+    page_visitors = sorted(PageVisitor.all_accounts.filter(account=account).values_list(
+        "visitor__key", "page", "contact__email"))
+    hit_of_view = dict(PageView.all_accounts.filter(account=account).values_list("pk", "hit_id"))
+    last_touches = sorted(
+        (t.contact.email, t.at, t.rank, hit_of_view.get(t.ref) if t.rank == RANK_VIEW else None,
+         hits_of.get(t.session_id))
+        for t in ContactLastTouch.all_accounts.filter(account=account).select_related("contact"))
+    first_sessions = sorted((f.contact.email, hits_of[f.session_id], f.started_at)
+                            for f in ContactFirstSession.all_accounts.filter(account=account).select_related("contact"))
     return {"sessions": sessions, "views": views, "visitors": visitors, "contacts": contacts,
-            "campaign_sessions": campaign_sessions}
+            "campaign_sessions": campaign_sessions, "campaign_days": campaign_days, "page_totals": page_totals,
+            "page_visitors": page_visitors, "last_touches": last_touches, "first_sessions": first_sessions}
 
 
 @pytest.mark.django_db
@@ -135,6 +159,8 @@ def test_batched_sessionising_equals_hit_by_hit_on_random_streams(seed):
     assert batched_hits > len(sent) / 2  # most of the batched world's hits went through the worker's batches
     assert len(expected["sessions"]) > 12 and max(s[4] for s in expected["sessions"]) > 3
     assert {name for name, *_ in expected["campaign_sessions"]} == {"Spring", "Pricing push"}
+    assert expected["page_visitors"] and expected["last_touches"] and expected["first_sessions"]
+    assert any(row[2] < row[1] for row in expected["page_totals"])  # pages seen twice in one session
     assert expected["contacts"] and not PendingHit.all_accounts.exists()
 
 
