@@ -131,7 +131,7 @@ MESSAGE_AGGREGATES = {column: MESSAGE_AGGREGATES.get(column, "NULL" if column ==
 assert set(AGGREGATES) == set(MEASURES) | set(PART_ONLY)
 
 
-def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
+def month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
     """The starts of the local months from the one holding `first` to the one after `last`'s."""
     local = first.astimezone(zone)
     year, month, starts = local.year, local.month, []
@@ -154,7 +154,7 @@ def _grain_keys(contacts_sql: str, contacts_params: list, zone: ZoneInfo) -> lis
         if isinstance(first, str):  # SQLite hands back text from a raw aggregate
             first, last = (datetime.fromisoformat(first), datetime.fromisoformat(last))
         first, last = (timezone.make_aware(v, UTC) if timezone.is_naive(v) else v for v in (first, last))
-        starts = _month_starts(first, last, zone)
+        starts = month_starts(first, last, zone)
         whens = " ".join(f"WHEN enrolled_at < %s THEN {start.year * 100 + start.month}"
                          for start, _end in itertools.pairwise(starts))
         grains.append((TotalsGrain.MONTH, f"CASE {whens} END",

@@ -13,7 +13,6 @@ part, so they do not scan every enrollment of the account. Both ways give the sa
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
@@ -46,21 +45,11 @@ from touchline.sequences.models import (
     Step,
     TotalsGrain,
 )
-from touchline.sequences.report_totals import SCORE_WEIGHTS
+from touchline.sequences.report_totals import SCORE_WEIGHTS, month_starts
 
 REPLY_RATE, BOUNCE_RATE = METRICS["sender_reply_rate"], METRICS["sender_bounce_rate"]
 SENDER_SCORE_MIN_ENDED = 100  # SPEC §1: users with at least 100 ended enrollments
 TOP_CONTACTS = 50
-
-
-def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
-    """The starts of the local months from the one holding `first` to the one after `last`'s."""
-    local = first.astimezone(zone)
-    year, month, starts = local.year, local.month, []
-    while not starts or starts[-1] <= last:
-        starts.append(datetime(year, month, 1, tzinfo=zone))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return starts
 
 
 def _month_label(row: dict) -> str:
@@ -97,7 +86,7 @@ class EnrollmentsByMonth(SequenceReport):
         def months(fetched):
             if not fetched["first"]:
                 return Enrollment.objects.none().values("pk")
-            starts = _month_starts(fetched["first"][0], fetched["last"][0], zone)
+            starts = month_starts(fetched["first"][0], fetched["last"][0], zone)
             month = Case(*(When(enrolled_at__lt=end, then=Value(start.strftime("%Y-%m")))
                            for start, end in itertools.pairwise(starts)), default=Value(""))
             return enrollments_selected(f).annotate(month=month).values("month").order_by("month").annotate(
