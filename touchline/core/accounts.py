@@ -75,3 +75,9 @@ def account_by_reference(ref: str | None) -> Account:
     if found is None:
         raise LookupError(f"no account named {ref!r}")
     return found
+
+
+def accounts_by_reference(ref: str | None) -> list[Account]:
+    """The account a maintenance command names by id or exact name, or every account when it names none (the
+    rebuild commands). Raises LookupError with a message for the user."""
+    return [account_by_reference(ref)] if ref else list(Account.objects.all())

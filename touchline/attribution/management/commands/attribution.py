@@ -5,8 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope
 
 from touchline.attribution.services import attribution_refresh
-from touchline.core.accounts import account_by_reference
-from touchline.core.models import Account
+from touchline.core.accounts import accounts_by_reference
 
 
 class Command(BaseCommand):
@@ -18,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, account, **options):
         try:
-            accounts = [account_by_reference(account)] if account else list(Account.objects.all())
+            accounts = accounts_by_reference(account)
         except LookupError as error:
             raise CommandError(str(error), returncode=2) from None
         for target in accounts:

@@ -8,8 +8,7 @@ from time import perf_counter
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope
 
-from touchline.core.accounts import account_by_reference
-from touchline.core.models import Account
+from touchline.core.accounts import accounts_by_reference
 from touchline.sequences.engagement import enrollment_engagement_rebuild
 from touchline.sequences.report_totals import sequence_totals_rebuild
 
@@ -23,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, account, **options):
         try:
-            accounts = [account_by_reference(account)] if account else list(Account.objects.all())
+            accounts = accounts_by_reference(account)
         except LookupError as error:
             raise CommandError(str(error), returncode=2) from None
         for target in accounts:
