@@ -269,9 +269,10 @@ class SentMessage(AccountOwned, EngagementCounts):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enrollment", "step"], name="message_once_per_step")]
         indexes = [models.Index(fields=["inbox", "status", "sent_at"]),
-                   # Email performance reads the sent messages of the selected enrollments per template from this.
-                   models.Index(fields=["template", "status", "enrollment", *ROLLUP_COLUMNS],
-                                name="message_report_by_template")]
+                   # Email performance reads the sent messages of the selected enrollments from this, without
+                   # the table: all of it across sequences, one range per step for chosen sequences.
+                   models.Index(fields=["step", "status", "template", "enrollment", *ROLLUP_COLUMNS],
+                                name="message_report_by_step")]
 
     def __str__(self) -> str:
         return f"{self.subject} to {self.to_email} ({self.status})"

@@ -105,3 +105,24 @@ def test_enrollment_status_by_step_needs_a_sequence(account, outbound):
     with pytest.raises(ReportParamError) as error:
         run(account, "enrollment_status_by_step")
     assert "sequence" in error.value.fields
+
+
+def test_email_performance_of_one_sequence_leaves_out_the_template_s_sends_in_another(account, user, outbound):
+    """Intro sent once more from a second sequence: 4 sends across sequences, still 3 in Outbound's."""
+    with scope(account=account):
+        intro, inbox = EmailTemplate.objects.get(name="Intro"), Inbox.objects.get()
+        other = Sequence.objects.create(account=account, name="Inbound")
+        step = Step.objects.create(account=account, sequence=other, position=1, step_type=StepType.AUTOMATED_EMAIL,
+                                   template=intro)
+        contact = contact_create(account=account, email="other@example.test")
+        enrollment = Enrollment.objects.create(account=account, sequence=other, contact=contact, enrolled_by=user,
+                                               inbox=inbox, current_step=step, status="active", enrolled_at=NOW)
+        SentMessage.objects.create(account=account, enrollment=enrollment, step=step, template=intro, inbox=inbox,
+                                   message_id="<other@acme.test>", to_email=contact.email, subject="s",
+                                   status=MessageStatus.SENT, sent_at=NOW)
+
+    def intro_sends(**params):
+        rows = run(account, "email_performance", show="counts", **params).rows
+        return next(r["message_sends"] for r in rows if r["template"] == "Intro")
+
+    assert (intro_sends(), intro_sends(sequence=str(outbound.pk)), intro_sends(sequence=str(other.pk))) == (4, 3, 1)
