@@ -271,7 +271,7 @@ class SentMessage(AccountOwned, EngagementCounts):
         indexes = [models.Index(fields=["inbox", "status", "sent_at"]),
                    # Email performance reads the sent messages of the selected enrollments from this, without
                    # the table: all of it across sequences, one range per step for chosen sequences.
-                   models.Index(fields=["step", "status", "template", "enrollment", *ROLLUP_COLUMNS],
+                   models.Index(fields=["step", "status", "template", "enrollment", *ROLLUP_COLUMNS, "account"],
                                 name="message_report_by_step")]
 
     def __str__(self) -> str:

@@ -87,12 +87,16 @@ class EmailPerformance(Report):
                 message_sends=F("messages_sent"), message_opens=F(f"messages_opened_{kind}"),
                 message_clicks=F(f"messages_clicked_{kind}"), message_replies=F("messages_replied"),
                 message_meetings=F("messages_met")), "templates": templates}
-        messages = SentMessage.objects.filter(status=MessageStatus.SENT,
-                                              enrollment__in=enrollments_selected(f).values("pk"))
+        selected = enrollments_selected(f).values("pk")
+        messages = SentMessage.objects.filter(status=MessageStatus.SENT)
         if f.sequence_ids:
-            # Implied by the enrollments, but it lets the database read only these sequences' steps' ranges of the
-            # report index instead of every sent message of the account.
-            messages = messages.filter(step__in=Step.objects.filter(sequence_id__in=f.sequence_ids).values("pk"))
+            # The sequences' steps are implied by the enrollments, but they let the database read only their ranges
+            # of the covering report index instead of every sent message. "+ 0" keeps the enrollment condition off
+            # the enrollment index, which SQLite would otherwise pick and then fetch each message's row (5x slower).
+            messages = (messages.filter(step__in=Step.objects.filter(sequence_id__in=f.sequence_ids).values("pk"))
+                        .alias(enrollment_ref=F("enrollment_id") + 0).filter(enrollment_ref__in=selected))
+        else:
+            messages = messages.filter(enrollment__in=selected)
         # Each message's engagement rollup: opened, clicked, replied to, led to a meeting — once or more.
         per_template = messages.values("template_id").order_by("template_id").annotate(
             message_sends=Count("pk"), message_opens=count_having(opens_column(f)),

@@ -17,6 +17,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='sentmessage',
-            index=models.Index(fields=['step', 'status', 'template', 'enrollment', 'human_opens', 'all_opens', 'human_clicks', 'all_clicks', 'replies_received', 'meetings_booked'], name='message_report_by_step'),
+            index=models.Index(fields=['step', 'status', 'template', 'enrollment', 'human_opens', 'all_opens', 'human_clicks', 'all_clicks', 'replies_received', 'meetings_booked', 'account'], name='message_report_by_step'),
         ),
     ]
