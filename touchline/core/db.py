@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
@@ -230,3 +230,19 @@ def local_trunc_sql(column: str, unit: str, time_zone: str) -> tuple[str, tuple]
     first, last = (stored(moment) for moment in LOCAL_SPAN)
     return (f"CASE WHEN {column} < '{first}' OR {column} >= '{last}' THEN {outside} "
             f"ELSE strftime('{LOCAL_FORMATS[unit]}', {column}, {pick(0, len(stretches))}) END", params)
+
+
+EPOCH_DAY = date(1970, 1, 1)
+
+
+def local_day_number_sql(column: str, time_zone: str) -> tuple[str, tuple]:
+    """SQL of the local day of the datetime `column` in `time_zone` as a whole number of days since 1970-01-01
+    (`local_day_number` of the same day): compact and cheap to compare in a report's range condition."""
+    day, params = local_trunc_sql(column, "day", time_zone)
+    if is_sqlite():
+        return f"CAST(julianday(substr({day}, 1, 10)) - 2440587.5 AS INTEGER)", params
+    return f"(CAST({day} AS date) - DATE '1970-01-01')", params
+
+
+def local_day_number(day: date) -> int:
+    return (day - EPOCH_DAY).days

@@ -13,20 +13,25 @@ each of them did. Every sequence report is built from these pieces, in SQL.
 - When a report filters nothing but its sequences it reads the account-wide totals instead
   (`touchline.sequences.report_totals`): the same numbers, kept per contact and summed per sequence, month and
   user, so it does not scan every enrollment. `totals_of`, `totals_counts` and `totals_top_contacts` read them.
+  Filtered by enrollment date alone, they read the day parts kept with the totals instead (`day_counts_sql`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When
 
+from touchline.core.db import local_day_number
 from touchline.core.timeframes import Timeframe
 from touchline.sequences.models import (
     RUNNING_STATUSES,
+    ContactDayPart,
     ContactTotalsPart,
     Enrollment,
     EnrollmentStatus,
+    Sequence,
     SequenceReportTotal,
     TotalsGrain,
 )
@@ -132,3 +137,38 @@ def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:
             .order_by(f"-score_{kind}", "-last_event_at", "contact_id")
             .values("contact_id", "replies", "meetings", opens=F(f"opens_{kind}"), clicks=F(f"clicks_{kind}"),
                     last_event=F("last_event_at"), score=F(f"score_{kind}")))
+
+
+def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> tuple[str, list]:
+    """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (all sequences, no other filter)
+    from the day parts (`ContactDayPart`): one row, or with `per_sequence` one per sequence (`sequence_id`). A
+    contact counts once per flag — across sequences, or within each — at its first day row in the range with
+    that flag, the only one whose prior day is before the range."""
+    zone = ZoneInfo(time_zone)
+    first, after_last = (local_day_number(moment.astimezone(zone).date())
+                         for moment in (f.enrolled.start, f.enrolled.end))
+    kind = engagement_kind(f)
+    suffix = "_prior_in_sequence" if per_sequence else "_prior"
+
+    def contacts_with(flag: str) -> str:
+        return f"COUNT(CASE WHEN d.{flag}{suffix} < %s THEN 1 END)"
+
+    counted = {"enrolled_contacts": "enrolled", "opened_contacts": f"opened_{kind}",
+               "clicked_contacts": f"clicked_{kind}", "replied_contacts": "replied", "met_contacts": "met",
+               "live_contacts": "live"}
+    counts = ", ".join(f"{contacts_with(flag)} AS {key}" for key, flag in counted.items())
+    counts_params = [first] * len(counted)
+    # No response: enrolled contacts without a live enrollment in the range.
+    metrics = ", ".join(key for key in counted if key != "live_contacts")
+    outer = f"SELECT {{keys}}{metrics}, enrolled_contacts - live_contacts AS no_response_contacts FROM ({{counts}}) c"
+    days = ContactDayPart._meta.db_table
+    if not per_sequence:
+        inner = f"SELECT {counts} FROM {days} d WHERE d.account_id = %s AND d.day >= %s AND d.day < %s"
+        return outer.format(keys="", counts=inner), [*counts_params, f.account_id, first, after_last]
+    # Sequence by sequence (CROSS JOIN keeps that order on SQLite): each sequence's range of the per-sequence
+    # index, grouped as it is read instead of sorted.
+    inner = (f"SELECT s.id AS sequence_id, {counts} FROM (SELECT id FROM {Sequence._meta.db_table} "
+             f"WHERE account_id = %s) s CROSS JOIN {days} d WHERE d.account_id = %s AND d.sequence_id = s.id "
+             f"AND d.day >= %s AND d.day < %s GROUP BY s.id")
+    return (outer.format(keys="sequence_id, ", counts=inner),
+            [*counts_params, f.account_id, f.account_id, first, after_last])

@@ -551,6 +551,59 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
         return f"contact {self.contact_id} in {self.get_grain_display()} {self.grain_key}"
 
 
+# The contact flags of the date-filtered reports, each counted once per contact: enrolled,
+# opened and clicked (human, all), replied, met, and live — an enrollment still running or replied to or met; a
+# contact with no live enrollment in the range is a "no response" contact.
+DAY_FLAGS = ("enrolled", "opened_human", "opened_all", "clicked_human", "clicked_all", "replied", "met", "live")
+DAY_NEVER = 2**31 - 1  # a "prior" of a row without the flag: it never counts for it
+
+
+class ContactDayPart(AccountOwned):
+    """One contact's not-scheduled enrollments in one sequence on one local day (the account's zone), kept by the
+    totals' refresh for reports filtered by enrollment date (report_totals.py: "Date ranges").
+
+    For each flag, `<flag>_prior` is the day of the contact's latest earlier row with that flag across sequences
+    (rows in (day, sequence) order), 0 if none, DAY_NEVER if this row lacks the flag; `<flag>_prior_in_sequence`
+    is the same within the sequence. A contact then counts once in a range of days [a, b]: at its first row in
+    the range with the flag, the only one whose prior is before a — so a report sums `prior < a` over the rows
+    in the range, with no grouping by contact."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
+    contact_id = models.BigIntegerField()
+    sequence_id = models.BigIntegerField()
+    day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
+    enrolled_prior = models.IntegerField()
+    opened_human_prior = models.IntegerField()
+    opened_all_prior = models.IntegerField()
+    clicked_human_prior = models.IntegerField()
+    clicked_all_prior = models.IntegerField()
+    replied_prior = models.IntegerField()
+    met_prior = models.IntegerField()
+    live_prior = models.IntegerField()
+    enrolled_prior_in_sequence = models.IntegerField()
+    opened_human_prior_in_sequence = models.IntegerField()
+    opened_all_prior_in_sequence = models.IntegerField()
+    clicked_human_prior_in_sequence = models.IntegerField()
+    clicked_all_prior_in_sequence = models.IntegerField()
+    replied_prior_in_sequence = models.IntegerField()
+    met_prior_in_sequence = models.IntegerField()
+    live_prior_in_sequence = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "contact_id", "sequence_id", "day"],
+                                               name="day_part_once")]
+        # Covering indexes, one per chain: a range of days across sequences, and per sequence.
+        indexes = [models.Index(fields=["account", "day", *(f"{flag}_prior" for flag in DAY_FLAGS)],
+                                name="day_part_by_day"),
+                   models.Index(fields=["account", "sequence_id", "day",
+                                        *(f"{flag}_prior_in_sequence" for flag in DAY_FLAGS)],
+                                name="day_part_by_sequence")]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} in sequence {self.sequence_id} on day {self.day}"
+
+
+
 class SequenceReportTotal(AccountOwned, TotalsMeasures):
     """The sum of the parts of one grain key: e.g. (SEQUENCE, 12) is sequence 12's unfiltered numbers."""
 

@@ -32,10 +32,14 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
+from touchline.core.db import local_day_number_sql
 from touchline.core.models import Account
 from touchline.sequences.models import (
+    DAY_FLAGS,
+    DAY_NEVER,
     ROLLUP_COLUMNS,
     RUNNING_STATUSES,
+    ContactDayPart,
     ContactTotalsPart,
     Enrollment,
     EnrollmentStatus,
@@ -56,6 +60,7 @@ CHUNK = 500  # dirty contacts per set of statements: bounded statement size, sho
 
 ENROLLMENTS, MESSAGES = Enrollment._meta.db_table, SentMessage._meta.db_table
 PARTS, TOTALS = ContactTotalsPart._meta.db_table, SequenceReportTotal._meta.db_table
+DAY_PARTS = ContactDayPart._meta.db_table
 DIRTY = SequenceTotalsDirty._meta.db_table
 
 
@@ -188,6 +193,52 @@ def _parts_insert(account_id: int, contacts_sql: str, contacts_params: list, zon
             [account_id, *contacts_params, EnrollmentStatus.SCHEDULED, MessageStatus.SENT])
 
 
+# Date ranges ------------------------------------------------------------------------------------------------------
+# A date range selects enrollments, and a contact must count once however many of its enrollments fall in it, so no
+# sum kept per day can answer it. The day parts (`ContactDayPart`) can: one row per contact, sequence and local day,
+# each holding, per flag, the day of the contact's previous row with that flag. Summing "previous day < first day of
+# the range" over the range's rows counts each contact once, at its first row in the range, without grouping by
+# contact (analytics.day_counts_sql). They are rebuilt per dirty contact with the parts.
+
+# Each flag of one enrollment row; a day row has the flag if any of its enrollments has it (scanning reports' rules).
+DAY_FLAG_CONDITIONS = {
+    "enrolled": "1 = 1",
+    "opened_human": "human_opens > 0",
+    "opened_all": "all_opens > 0",
+    "clicked_human": "human_clicks > 0",
+    "clicked_all": "all_clicks > 0",
+    "replied": "replies_received > 0",
+    "met": "meetings_booked > 0",
+    "live": f"{RUNNING} OR replies_received > 0 OR meetings_booked > 0",  # not a "no response" contact
+}
+assert tuple(DAY_FLAG_CONDITIONS) == DAY_FLAGS
+# The rows before this one: of the contact across sequences in (day, sequence) order, and within its sequence.
+DAY_WINDOWS = ("WINDOW across AS (PARTITION BY contact_id ORDER BY day, sequence_id "
+               "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
+               "within AS (PARTITION BY contact_id, sequence_id ORDER BY day "
+               "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)")
+
+
+def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list, time_zone: str) -> None:
+    """Compute and insert the day parts of the contacts selected by `contacts_sql` (a condition on the enrollment
+    table) from their not-scheduled enrollments."""
+    day_sql, day_params = local_day_number_sql("enrolled_at", time_zone)
+    has = ", ".join(f"MAX({_flag(condition)}) AS has_{flag}" for flag, condition in DAY_FLAG_CONDITIONS.items())
+    priors = ", ".join(
+        f"CASE WHEN has_{flag} = 1 THEN COALESCE(MAX(CASE WHEN has_{flag} = 1 THEN day END) OVER {window}, 0) "
+        f"ELSE {DAY_NEVER} END" for window in ("across", "within") for flag in DAY_FLAGS)
+    columns = ", ".join([f"{flag}_prior" for flag in DAY_FLAGS] + [f"{flag}_prior_in_sequence" for flag in DAY_FLAGS])
+    read = ", ".join(("contact_id", "sequence_id", "status", *ROLLUP_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DAY_PARTS} (account_id, contact_id, sequence_id, day, {columns}) "
+            f"SELECT %s, contact_id, sequence_id, day, {priors} FROM "
+            f"(SELECT contact_id, sequence_id, day, {has} FROM "
+            f"(SELECT {read}, {day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
+            f"GROUP BY contact_id, sequence_id, day) day_rows {DAY_WINDOWS}",
+            [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED])
+
+
 def _totals_apply(account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:
     """Add (`sign` '+') or subtract ('-') the parts of the selected contacts to or from the totals."""
     sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
@@ -234,7 +285,9 @@ def sequence_totals_rebuild(*, account: Account) -> int:
         cursor.execute(f"DELETE FROM {DIRTY} WHERE account_id = %s", [account.pk])
         cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s", [account.pk])
         cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s", [account.pk])
+        cursor.execute(f"DELETE FROM {DAY_PARTS} WHERE account_id = %s", [account.pk])
     _parts_insert(account.pk, "account_id = %s", [account.pk], ZoneInfo(account.time_zone))
+    _day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
     _totals_apply(account.pk, "true", [], "+")
     state.time_zone, state.refreshed_at = account.time_zone, now
     state.save(update_fields=["time_zone", "refreshed_at"])
@@ -260,7 +313,9 @@ def sequence_totals_refresh(*, account: Account) -> int:
             _totals_apply(account.pk, selected, chunk, "-")
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
+                cursor.execute(f"DELETE FROM {DAY_PARTS} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
             _parts_insert(account.pk, f"account_id = %s AND {selected}", [account.pk, *chunk], zone)
+            _day_parts_insert(account.pk, f"account_id = %s AND {selected}", [account.pk, *chunk], account.time_zone)
             _totals_apply(account.pk, selected, chunk, "+")
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s AND contacts = 0", [account.pk])

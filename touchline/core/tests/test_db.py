@@ -44,8 +44,9 @@ def test_local_trunc_sql_gives_the_day_and_month_djangos_truncation_gives_at_eve
     the span, and instants outside it (Django's own function there): the fast SQL equals Django's per row."""
     import random
     from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
 
-    from touchline.core.db import LOCAL_SPAN, local_trunc_sql, zone_offsets
+    from touchline.core.db import LOCAL_SPAN, local_day_number, local_day_number_sql, local_trunc_sql, zone_offsets
 
     rng = random.Random(time_zone)
     moments = [moment + timedelta(seconds=delta) for moment, _ in zone_offsets(time_zone)[1:]
@@ -68,4 +69,9 @@ def test_local_trunc_sql_gives_the_day_and_month_djangos_truncation_gives_at_eve
             rows = cursor.fetchall()
             assert len(rows) == len(moments)
             assert [(at, a) for at, a, b in rows if a != b] == []
+        # The local day as a day number, as the totals' day parts keep it and the reports compute it in Python.
+        day_number, day_params = local_day_number_sql("i.at", time_zone)
+        cursor.execute(f"SELECT {day_number} FROM instants i ORDER BY i.at", day_params)
+        assert [row[0] for row in cursor.fetchall()] == [
+            local_day_number(moment.astimezone(ZoneInfo(time_zone)).date()) for moment in sorted(moments)]
         cursor.execute("DROP TABLE instants")

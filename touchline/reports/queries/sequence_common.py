@@ -90,8 +90,8 @@ class EngagementQuery:
     account: Account
     filter: EngagementFilter
     echo: dict[str, str]  # the parameters as the API accepts them
-    # Read the account-wide totals (touchline/sequences/report_totals.py) instead of scanning the enrollments:
-    # decided in parse by the report, from the filter; both ways give the same result (tested).
+    # Read the account-wide totals or their day parts (touchline/sequences/report_totals.py) instead of scanning
+    # the enrollments: decided in parse by the report, from the filter; both ways give the same result (tested).
     use_totals: bool = False
 
 
@@ -101,6 +101,13 @@ def account_wide(f: EngagementFilter, *, by_user: bool = False) -> bool:
     users are grains of the totals, companies and dates are not."""
     return (f.company_id is None and (by_user or f.enrolled_by_id is None) and f.enrolled.start is None
             and f.enrolled.end is None)
+
+
+def dated_account_wide(f: EngagementFilter) -> bool:
+    """Whether the filter is an enrollment date range over all sequences and nothing else: the totals' day parts
+    answer it (`analytics.day_counts_sql`)."""
+    return (f.company_id is None and f.enrolled_by_id is None and not f.sequence_ids and f.enrolled.start is not None
+            and f.enrolled.end is not None)
 
 
 class SequenceReport(Report):

@@ -4,7 +4,8 @@ per-sequence table of the Manage list and Analyze's "Sequence performance".
 Both count contacts, not enrollments: one row per contact (per sequence, for the table) carries that
 contact's flags over all its selected enrollments (`touchline.sequences.analytics`), and the outer query
 sums them. Rates divide by enrolled contacts and are "—" when nobody is enrolled. Without a company, user or
-date filter both read the account-wide totals instead, the same sums kept per sequence and for the account.
+date filter both read the account-wide totals instead, the same sums kept per sequence and for the account; with
+an enrollment date range alone, the totals' day parts.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from touchline.reports.queries.sequence_common import (
     EngagementQuery,
     SequenceReport,
     account_wide,
+    dated_account_wide,
     without_clicks,
 )
 from touchline.sequences.analytics import (
     EngagementFilter,
     contact_rollup_sql,
+    day_counts_sql,
     enrollment_flags,
     totals_counts,
     totals_of,
@@ -48,11 +51,16 @@ class SequenceSummary(SequenceReport):
                    "(the Performance tab) or across sequences (Analyze: a contact in two sequences counts once).")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        # One sequence, or one enrolling user across all sequences: each is a grain of the totals.
-        return account_wide(f) and len(f.sequence_ids) <= 1 or account_wide(f, by_user=True) and not f.sequence_ids
+        # One sequence, or one enrolling user across all sequences: each is a grain of the totals; a date range
+        # across all sequences: their day parts.
+        return (account_wide(f) and len(f.sequence_ids) <= 1 or account_wide(f, by_user=True) and not f.sequence_ids
+                or dated_account_wide(f))
 
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
         f = query.filter
+        if query.use_totals and f.enrolled.start is not None:
+            sql, params = day_counts_sql(f, query.account.time_zone)
+            return {"summary": Sql(sql, tuple(params))}
         if query.use_totals:
             if f.enrolled_by_id is not None:
                 grain, key = TotalsGrain.USER, f.enrolled_by_id
@@ -82,11 +90,14 @@ class SequencePerformance(SequenceReport):
                    "a meeting, with their rates (the Manage list and Analyze's table).")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        return account_wide(f)
+        return account_wide(f) or dated_account_wide(f)
 
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
         f = query.filter
-        if query.use_totals:
+        if query.use_totals and f.enrolled.start is not None:
+            sql, params = day_counts_sql(f, query.account.time_zone, per_sequence=True)
+            per_sequence = Sql(sql, tuple(params))
+        elif query.use_totals:
             per_sequence = totals_of(f, TotalsGrain.SEQUENCE).values(sequence_id=F("grain_key"), **totals_counts(f))
             if f.sequence_ids:
                 per_sequence = per_sequence.filter(grain_key__in=f.sequence_ids)

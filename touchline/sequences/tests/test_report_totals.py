@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -15,7 +16,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from touchline.core.accounts import user_create
-from touchline.crm.models import Contact
+from touchline.crm.models import Company, Contact
 from touchline.reports.pipeline import report_execute, report_get, report_run
 from touchline.reports.queries import sequence_library
 from touchline.sequences.models import (
@@ -40,6 +41,12 @@ CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
          ("sequence_performance", {"sequence": "second"}), ("sequence_enrollments_by_month", {}),
          ("sequence_sender_score", {}), ("highly_engaged_contacts", {}), ("email_performance", {}),
          ("email_performance", {"show": "counts"})]
+# Enrollment date ranges read the day parts: one starting inside the first history and ending inside the second
+# (contacts enrolled before the range must still count once in it), the second history alone, one day, and all.
+RANGES = [("2026-03-20", "2026-04-30"), ("2026-04-28", "2026-05-31"), ("2026-03-17", "2026-03-17"),
+          ("2026-01-01", "2026-12-31")]
+CASES += [(key, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last})
+          for key in ("sequence_summary", "sequence_performance") for first, last in RANGES]
 
 
 def _second_cadence(cadence) -> Cadence:
@@ -69,9 +76,21 @@ def _both_ways(account, key: str, params: dict) -> tuple[dict, dict]:
     return from_totals, scanned
 
 
+def _boundary_ranges(account) -> list[dict]:
+    """Ranges starting, and ranges ending, on each local day with an enrollment: a contact's earlier enrollment on
+    a range's first day is where counting it once can go wrong (a prior on the first day is not before it)."""
+    zone = ZoneInfo(account.time_zone)
+    days = sorted({moment.astimezone(zone).date() for moment in Enrollment.objects.exclude(
+        status=EnrollmentStatus.SCHEDULED).values_list("enrolled_at", flat=True)})
+    ranges = [(day, day + timedelta(days=6)) for day in days] + [(days[0] - timedelta(days=1), day) for day in days]
+    return [{"enrolled": "custom", "enrolled_from": first.isoformat(), "enrolled_to": last.isoformat()}
+            for first, last in ranges]
+
+
 def _assert_every_report_equals_its_scan(account, cadences: dict[str, Cadence]) -> None:
     ids = {"sequence": lambda name: cadences[name].sequence.pk, "enrolled_by": lambda name: cadences[name].user.pk}
-    for key, params in CASES:
+    for key, params in CASES + [(key, params) for params in _boundary_ranges(account)
+                                for key in ("sequence_summary", "sequence_performance")]:
         params = {k: str(ids[k](v)) if k in ids else v for k, v in params.items()}
         for machine in ("0", "1"):
             from_totals, scanned = _both_ways(account, key, params | {"machine": machine})
@@ -166,10 +185,14 @@ def test_refresh_without_changes_writes_nothing_and_leaves_other_accounts_alone(
     assert _stored(other_account) == (set(), set())
 
 
-def test_filters_beyond_a_sequence_scan_the_enrollments(account, user):
+def test_filters_beyond_a_sequence_or_a_date_range_scan_the_enrollments(account, user):
     report = report_get("sequence_summary")
-    for params in ({"enrolled": "last_90_days"}, {"enrolled": "this_month"}):
-        assert not report.parse(account, params, now=timezone.now()).use_totals
-    assert not report_get("sequence_performance").parse(account, {"enrolled_by": str(user.pk)},
-                                                        now=timezone.now()).use_totals
-    assert report.parse(account, {"machine": "1"}, now=timezone.now()).use_totals
+    with scope(account=account):
+        company = Company.objects.create(account=account, name="Navy")
+        for params in ({"enrolled": "last_90_days"}, {"enrolled": "this_month"}):
+            assert report.parse(account, params, now=timezone.now()).use_totals  # the day parts
+            assert not report.parse(account, params | {"enrolled_by": str(user.pk)}, now=timezone.now()).use_totals
+            assert not report.parse(account, params | {"company": str(company.pk)}, now=timezone.now()).use_totals
+        assert not report_get("sequence_performance").parse(account, {"enrolled_by": str(user.pk)},
+                                                            now=timezone.now()).use_totals
+        assert report.parse(account, {"machine": "1"}, now=timezone.now()).use_totals
