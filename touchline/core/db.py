@@ -209,13 +209,9 @@ def zone_offsets(time_zone: str) -> tuple[tuple[datetime, int], ...]:
     return tuple(stretches)
 
 
-def local_trunc_sql(column: str, unit: str, time_zone: str) -> tuple[str, tuple]:
-    """SQL truncating the datetime `column` to the start of its day or month in `time_zone`, as Django's
-    datetime_trunc_sql does ('YYYY-MM-DD 00:00:00' text on SQLite). PostgreSQL converts natively, so it gets
-    Django's SQL; on SQLite the offset is picked by a binary tree of CASEs over the zone's transitions and applied
-    by strftime, with Django's per-row function only for times outside LOCAL_SPAN. Same values (test_db.py)."""
-    if not is_sqlite() or unit not in LOCAL_FORMATS:
-        return connection.ops.datetime_trunc_sql(unit, column, (), time_zone)
+def _sqlite_local_sql(column: str, time_zone: str, inside: str, outside: str) -> str:
+    """SQLite: `inside` (a template over {column} and {shift}, the zone's offset at that time as a date modifier)
+    within LOCAL_SPAN, the offset picked by a binary tree of CASEs over the zone's transitions; `outside` beyond."""
     stretches = zone_offsets(time_zone)
     stored = connection.ops.adapt_datetimefield_value
 
@@ -226,22 +222,38 @@ def local_trunc_sql(column: str, unit: str, time_zone: str) -> tuple[str, tuple]
         return (f"CASE WHEN {column} < '{stored(stretches[middle][0])}' THEN {pick(low, middle)} "
                 f"ELSE {pick(middle, high)} END")
 
-    outside, params = connection.ops.datetime_trunc_sql(unit, column, (), time_zone)
     first, last = (stored(moment) for moment in LOCAL_SPAN)
     return (f"CASE WHEN {column} < '{first}' OR {column} >= '{last}' THEN {outside} "
-            f"ELSE strftime('{LOCAL_FORMATS[unit]}', {column}, {pick(0, len(stretches))}) END", params)
+            f"ELSE {inside.format(column=column, shift=pick(0, len(stretches)))} END")
+
+
+def local_trunc_sql(column: str, unit: str, time_zone: str) -> tuple[str, tuple]:
+    """SQL truncating the datetime `column` to the start of its day or month in `time_zone`, as Django's
+    datetime_trunc_sql does ('YYYY-MM-DD 00:00:00' text on SQLite). PostgreSQL converts natively, so it gets
+    Django's SQL; on SQLite the offset is picked in SQL and applied by strftime, with Django's per-row function
+    only for times outside LOCAL_SPAN. Same values (test_db.py)."""
+    if not is_sqlite() or unit not in LOCAL_FORMATS:
+        return connection.ops.datetime_trunc_sql(unit, column, (), time_zone)
+    outside, params = connection.ops.datetime_trunc_sql(unit, column, (), time_zone)
+    return _sqlite_local_sql(column, time_zone, f"strftime('{LOCAL_FORMATS[unit]}', {{column}}, {{shift}})",
+                             outside), params
 
 
 EPOCH_DAY = date(1970, 1, 1)
+JULIAN_EPOCH = 2440587.5  # SQLite's julianday() of 1970-01-01 00:00
 
 
 def local_day_number_sql(column: str, time_zone: str) -> tuple[str, tuple]:
     """SQL of the local day of the datetime `column` in `time_zone` as a whole number of days since 1970-01-01
-    (`local_day_number` of the same day): compact and cheap to compare in a report's range condition."""
-    day, params = local_trunc_sql(column, "day", time_zone)
-    if is_sqlite():
-        return f"CAST(julianday(substr({day}, 1, 10)) - 2440587.5 AS INTEGER)", params
-    return f"(CAST({day} AS date) - DATE '1970-01-01')", params
+    (`local_day_number` of the same day): compact and cheap to compare in a report's range condition. On SQLite
+    it takes no format string, so the SQL can sit in any parameterised statement."""
+    day, params = connection.ops.datetime_trunc_sql("day", column, (), time_zone)
+    if not is_sqlite():
+        return f"(CAST({day} AS date) - DATE '1970-01-01')", params
+    # julianday() of a date is a whole day plus .5 exactly: the difference is a whole number, also before 1970.
+    return _sqlite_local_sql(column, time_zone,
+                             f"CAST(julianday(date({{column}}, {{shift}})) - {JULIAN_EPOCH} AS INTEGER)",
+                             f"CAST(julianday(substr({day}, 1, 10)) - {JULIAN_EPOCH} AS INTEGER)"), params
 
 
 def local_day_number(day: date) -> int:

@@ -35,6 +35,7 @@ from touchline.sequences.analytics import (
 )
 from touchline.sequences.models import (
     EmailTemplate,
+    Enrollment,
     EnrollmentStatus,
     MessageStatus,
     SentMessage,
@@ -87,19 +88,24 @@ class EmailPerformance(Report):
                 message_sends=F("messages_sent"), message_opens=F(f"messages_opened_{kind}"),
                 message_clicks=F(f"messages_clicked_{kind}"), message_replies=F("messages_replied"),
                 message_meetings=F("messages_met")), "templates": templates}
-        selected = enrollments_selected(f).values("pk")
         messages = SentMessage.objects.filter(status=MessageStatus.SENT)
         if f.sequence_ids:
-            # The sequences' steps are implied by the enrollments, but they let the database read only their ranges
-            # of the covering report index instead of every sent message. "+ 0" keeps the enrollment condition off
-            # the enrollment index, which SQLite would otherwise pick and then fetch each message's row (5x slower).
-            messages = (messages.filter(step__in=Step.objects.filter(sequence_id__in=f.sequence_ids).values("pk"))
-                        .alias(enrollment_ref=F("enrollment_id") + 0).filter(enrollment_ref__in=selected))
+            # Implied by the enrollments, but it lets the database read only these sequences' steps' ranges of the
+            # covering report index instead of every sent message.
+            messages = messages.filter(step__in=Step.objects.filter(sequence_id__in=f.sequence_ids).values("pk"))
+        if account_wide(f):
+            # The sequences alone select every enrollment of theirs that is not scheduled: leaving out the few
+            # scheduled ones is a small hashed list, where "among the selected" would look up each message's
+            # enrollment row (PostgreSQL: 25,000 lookups, 200 ms of a 230 ms report).
+            scheduled = Enrollment.objects.filter(account_id=f.account_id, status=EnrollmentStatus.SCHEDULED)
+            if f.sequence_ids:
+                scheduled = scheduled.filter(sequence_id__in=f.sequence_ids)
+            messages = messages.exclude(enrollment__in=scheduled.values("pk"))
         else:
-            messages = messages.filter(enrollment__in=selected)
+            messages = messages.filter(enrollment__in=enrollments_selected(f).values("pk"))
         # Each message's engagement rollup: opened, clicked, replied to, led to a meeting — once or more.
         per_template = messages.values("template_id").order_by("template_id").annotate(
-            message_sends=Count("pk"), message_opens=count_having(opens_column(f)),
+            message_sends=Count("*"), message_opens=count_having(opens_column(f)),
             message_clicks=count_having(clicks_column(f)), message_replies=count_having("replies_received"),
             message_meetings=count_having("meetings_booked"))
         return {"per_template": per_template, "templates": templates}
