@@ -556,6 +556,7 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
 # contact with no live enrollment in the range is a "no response" contact.
 DAY_FLAGS = ("enrolled", "opened_human", "opened_all", "clicked_human", "clicked_all", "replied", "met", "live")
 DAY_NEVER = 2**31 - 1  # a "prior" of a row without the flag: it never counts for it
+DAY_NONE = -(2**31)  # a "prior" of a row with the flag and no earlier one: it counts in any range
 
 
 class ContactDayPart(AccountOwned):
@@ -563,10 +564,10 @@ class ContactDayPart(AccountOwned):
     totals' refresh for reports filtered by enrollment date (report_totals.py: "Date ranges").
 
     For each flag, `<flag>_prior` is the day of the contact's latest earlier row with that flag across sequences
-    (rows in (day, sequence) order), 0 if none, DAY_NEVER if this row lacks the flag; `<flag>_prior_in_sequence`
-    is the same within the sequence. A contact then counts once in a range of days [a, b]: at its first row in
-    the range with the flag, the only one whose prior is before a — so a report sums `prior < a` over the rows
-    in the range, with no grouping by contact."""
+    (rows in (day, sequence) order), DAY_NONE if none, DAY_NEVER if this row lacks the flag;
+    `<flag>_prior_in_sequence` is the same within the sequence. A contact then counts once in a range of days
+    [a, b]: at its first row in the range with the flag, the only one whose prior is before a — so a report sums
+    `prior < a` over the rows in the range, with no grouping by contact."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     contact_id = models.BigIntegerField()

@@ -37,6 +37,7 @@ from touchline.core.models import Account
 from touchline.sequences.models import (
     DAY_FLAGS,
     DAY_NEVER,
+    DAY_NONE,
     ROLLUP_COLUMNS,
     RUNNING_STATUSES,
     ContactDayPart,
@@ -225,8 +226,8 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
     day_sql, day_params = local_day_number_sql("enrolled_at", time_zone)
     has = ", ".join(f"MAX({_flag(condition)}) AS has_{flag}" for flag, condition in DAY_FLAG_CONDITIONS.items())
     priors = ", ".join(
-        f"CASE WHEN has_{flag} = 1 THEN COALESCE(MAX(CASE WHEN has_{flag} = 1 THEN day END) OVER {window}, 0) "
-        f"ELSE {DAY_NEVER} END" for window in ("across", "within") for flag in DAY_FLAGS)
+        f"CASE WHEN has_{flag} = 1 THEN COALESCE(MAX(CASE WHEN has_{flag} = 1 THEN day END) OVER {window}, "
+        f"{DAY_NONE}) ELSE {DAY_NEVER} END" for window in ("across", "within") for flag in DAY_FLAGS)
     columns = ", ".join([f"{flag}_prior" for flag in DAY_FLAGS] + [f"{flag}_prior_in_sequence" for flag in DAY_FLAGS])
     read = ", ".join(("contact_id", "sequence_id", "status", *ROLLUP_COLUMNS))
     with connection.cursor() as cursor:

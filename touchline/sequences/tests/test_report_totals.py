@@ -42,9 +42,10 @@ CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
          ("sequence_sender_score", {}), ("highly_engaged_contacts", {}), ("email_performance", {}),
          ("email_performance", {"show": "counts"})]
 # Enrollment date ranges read the day parts: one starting inside the first history and ending inside the second
-# (contacts enrolled before the range must still count once in it), the second history alone, one day, and all.
+# (contacts enrolled before the range must still count once in it), the second history alone, one day, all of
+# 2026, and one starting before 1970 (day numbers below zero).
 RANGES = [("2026-03-20", "2026-04-30"), ("2026-04-28", "2026-05-31"), ("2026-03-17", "2026-03-17"),
-          ("2026-01-01", "2026-12-31")]
+          ("2026-01-01", "2026-12-31"), ("1969-06-01", "2026-12-31")]
 CASES += [(key, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last})
           for key in ("sequence_summary", "sequence_performance") for first, last in RANGES]
 
