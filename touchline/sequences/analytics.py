@@ -33,6 +33,7 @@ from touchline.sequences.models import (
     EnrollmentStatus,
     Sequence,
     SequenceReportTotal,
+    TemplateDayTotal,
     TotalsGrain,
 )
 
@@ -139,14 +140,21 @@ def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:
                     last_event=F("last_event_at"), score=F(f"score_{kind}")))
 
 
+def day_range(f: EngagementFilter, time_zone: str) -> tuple[int, int]:
+    """The filter's enrollment date range as day numbers (the first day, the day after the last), as the totals'
+    day columns hold them."""
+    zone = ZoneInfo(time_zone)
+    first, after_last = (local_day_number(moment.astimezone(zone).date())
+                         for moment in (f.enrolled.start, f.enrolled.end))
+    return first, after_last
+
+
 def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> tuple[str, list]:
     """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (all sequences, no other filter)
     from the day parts (`ContactDayPart`): one row, or with `per_sequence` one per sequence (`sequence_id`). A
     contact counts once per flag — across sequences, or within each — at its first day row in the range with
     that flag, the only one whose prior day is before the range."""
-    zone = ZoneInfo(time_zone)
-    first, after_last = (local_day_number(moment.astimezone(zone).date())
-                         for moment in (f.enrolled.start, f.enrolled.end))
+    first, after_last = day_range(f, time_zone)
     kind = engagement_kind(f)
     suffix = "_prior_in_sequence" if per_sequence else "_prior"
 
@@ -172,3 +180,20 @@ def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = 
              f"AND d.day >= %s AND d.day < %s GROUP BY s.id")
     return (outer.format(keys="sequence_id, ", counts=inner),
             [*counts_params, f.account_id, f.account_id, first, after_last])
+
+
+def template_day_counts(f: EngagementFilter, time_zone: str) -> QuerySet[TemplateDayTotal]:
+    """Email performance's counts per template (`template_id`, None for a deleted one) over all sequences, from the
+    per template, day and user totals: within the filter's enrollment date range and/or of its enrolling user."""
+    totals = TemplateDayTotal.objects.filter(account_id=f.account_id)
+    if f.enrolled.start is not None:
+        first, after_last = day_range(f, time_zone)
+        totals = totals.filter(day__gte=first, day__lt=after_last)
+    if f.enrolled_by_id is not None:
+        totals = totals.filter(enrolled_by_key=f.enrolled_by_id)
+    kind = engagement_kind(f)
+    return (totals.values(template_id=Case(When(template_key=0, then=None), default=F("template_key")))
+            .order_by("template_id").annotate(
+                message_sends=Sum("messages_sent"), message_opens=Sum(f"messages_opened_{kind}"),
+                message_clicks=Sum(f"messages_clicked_{kind}"), message_replies=Sum("messages_replied"),
+                message_meetings=Sum("messages_met")))

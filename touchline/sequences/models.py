@@ -605,6 +605,58 @@ class ContactDayPart(AccountOwned):
 
 
 
+class MessageCounts(models.Model):
+    """Email performance's counts of sent messages (SPEC §1): sent, and of those opened (human, all), clicked
+    (human, all), replied to, and that led to a meeting — each once or more."""
+
+    messages_sent = models.PositiveIntegerField(default=0)
+    messages_opened_human = models.PositiveIntegerField(default=0)
+    messages_opened_all = models.PositiveIntegerField(default=0)
+    messages_clicked_human = models.PositiveIntegerField(default=0)
+    messages_clicked_all = models.PositiveIntegerField(default=0)
+    messages_replied = models.PositiveIntegerField(default=0)
+    messages_met = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class TemplateDayPart(AccountOwned, MessageCounts):
+    """One contact's sent messages with one template, from its not-scheduled enrollments by one user on one local
+    day: what it adds to a `TemplateDayTotal`. Messages add up (unlike contacts), so these totals answer email
+    performance filtered by enrollment date, enrolling user, or both; the part is what the refresh takes off
+    again when the contact changes (report_totals.py)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
+    contact_id = models.BigIntegerField()
+    template_key = models.BigIntegerField()  # the template id, 0 for none (deleted)
+    enrolled_by_key = models.BigIntegerField()  # the enrolling user id, 0 for none
+    day = models.IntegerField()  # of the enrollment, days since 1970-01-01 in the account's time zone
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["account", "contact_id", "template_key", "enrolled_by_key", "day"], name="template_day_part_once")]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id}, template {self.template_key}, day {self.day}"
+
+
+class TemplateDayTotal(AccountOwned, MessageCounts):
+    """The sum of the `TemplateDayPart`s of one template, enrolling user and enrollment day."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
+    template_key = models.BigIntegerField()
+    enrolled_by_key = models.BigIntegerField()
+    day = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day", "template_key", "enrolled_by_key"],
+                                               name="template_day_total_once")]
+
+    def __str__(self) -> str:
+        return f"template {self.template_key}, user {self.enrolled_by_key}, day {self.day}: {self.messages_sent} sent"
+
+
 class SequenceReportTotal(AccountOwned, TotalsMeasures):
     """The sum of the parts of one grain key: e.g. (SEQUENCE, 12) is sequence 12's unfiltered numbers."""
 

@@ -26,6 +26,7 @@ seeded random histories made through the services, after incremental refreshes a
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,8 @@ from touchline.sequences.models import (
     SequenceReportTotal,
     SequenceTotalsDirty,
     SequenceTotalsState,
+    TemplateDayPart,
+    TemplateDayTotal,
     TotalsGrain,
     TotalsMeasures,
 )
@@ -62,6 +65,7 @@ CHUNK = 500  # dirty contacts per set of statements: bounded statement size, sho
 ENROLLMENTS, MESSAGES = Enrollment._meta.db_table, SentMessage._meta.db_table
 PARTS, TOTALS = ContactTotalsPart._meta.db_table, SequenceReportTotal._meta.db_table
 DAY_PARTS = ContactDayPart._meta.db_table
+TEMPLATE_DAY_PARTS = TemplateDayPart._meta.db_table
 DIRTY = SequenceTotalsDirty._meta.db_table
 
 
@@ -240,23 +244,56 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
             [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED])
 
 
-def _totals_apply(account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:
+def _template_day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list, time_zone: str) -> None:
+    """Compute and insert the template-day parts of the contacts selected by `contacts_sql` (a condition on the
+    enrollment table): their sent messages' counts per template, enrolling user and enrollment day."""
+    day_sql, day_params = local_day_number_sql("enrolled_at", time_zone)
+    counts = ", ".join(MESSAGE_AGGREGATES[m] for m in MESSAGE_MEASURES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TEMPLATE_DAY_PARTS} (account_id, contact_id, template_key, enrolled_by_key, day, "
+            f"{', '.join(MESSAGE_MEASURES)}) "
+            f"SELECT %s, e.contact_id, COALESCE(m.template_id, 0), e.enrolled_by_id, e.day, {counts} "
+            f"FROM {MESSAGES} m JOIN (SELECT id, contact_id, COALESCE(enrolled_by_id, 0) AS enrolled_by_id, "
+            f"{day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
+            f"ON m.enrollment_id = e.id WHERE m.status = %s "
+            f"GROUP BY e.contact_id, COALESCE(m.template_id, 0), e.enrolled_by_id, e.day",
+            [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED, MessageStatus.SENT])
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A table of per-contact parts and the table of their sums per key."""
+
+    parts: str
+    totals: str
+    keys: tuple[str, ...]
+    measures: tuple[str, ...]
+
+
+GRAINS = Rollup(PARTS, TOTALS, ("grain", "grain_key"), MEASURES)
+TEMPLATE_DAYS = Rollup(TemplateDayPart._meta.db_table, TemplateDayTotal._meta.db_table,
+                       ("day", "template_key", "enrolled_by_key"), MESSAGE_MEASURES)
+
+
+def _totals_apply(rollup: Rollup, account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:
     """Add (`sign` '+') or subtract ('-') the parts of the selected contacts to or from the totals."""
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
-    per_key = (f"SELECT grain, grain_key, {sums} FROM {PARTS} WHERE account_id = %s AND {contacts_sql} "
-               f"GROUP BY grain, grain_key")
+    parts, totals, measures = rollup.parts, rollup.totals, rollup.measures
+    keys = ", ".join(rollup.keys)
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in measures)
+    per_key = f"SELECT {keys}, {sums} FROM {parts} WHERE account_id = %s AND {contacts_sql} GROUP BY {keys}"
     with connection.cursor() as cursor:
         if sign == "-":
-            assign = ", ".join(f"{m} = {TOTALS}.{m} - per_key.{m}" for m in MEASURES)
-            cursor.execute(f"UPDATE {TOTALS} SET {assign} FROM ({per_key}) per_key WHERE {TOTALS}.account_id = %s "
-                           f"AND {TOTALS}.grain = per_key.grain AND {TOTALS}.grain_key = per_key.grain_key",
-                           [account_id, *contacts_params, account_id])
+            assign = ", ".join(f"{m} = {totals}.{m} - per_key.{m}" for m in measures)
+            same_key = " AND ".join(f"{totals}.{k} = per_key.{k}" for k in rollup.keys)
+            cursor.execute(f"UPDATE {totals} SET {assign} FROM ({per_key}) per_key WHERE {totals}.account_id = %s "
+                           f"AND {same_key}", [account_id, *contacts_params, account_id])
             return
-        names = ", ".join(MEASURES)
-        assign = ", ".join(f"{m} = {TOTALS}.{m} + excluded.{m}" for m in MEASURES)
-        cursor.execute(f"INSERT INTO {TOTALS} (account_id, grain, grain_key, {names}) "
-                       f"SELECT %s, grain, grain_key, {names} FROM ({per_key}) per_key WHERE true "
-                       f"ON CONFLICT (account_id, grain, grain_key) DO UPDATE SET {assign}",
+        names = ", ".join(measures)
+        assign = ", ".join(f"{m} = {totals}.{m} + excluded.{m}" for m in measures)
+        cursor.execute(f"INSERT INTO {totals} (account_id, {keys}, {names}) "
+                       f"SELECT %s, {keys}, {names} FROM ({per_key}) per_key WHERE true "
+                       f"ON CONFLICT (account_id, {keys}) DO UPDATE SET {assign}",
                        [account_id, account_id, *contacts_params])
 
 
@@ -284,12 +321,15 @@ def sequence_totals_rebuild(*, account: Account) -> int:
     state = _state_locked(account)
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {DIRTY} WHERE account_id = %s", [account.pk])
-        cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s", [account.pk])
-        cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s", [account.pk])
         cursor.execute(f"DELETE FROM {DAY_PARTS} WHERE account_id = %s", [account.pk])
+        for rollup in (GRAINS, TEMPLATE_DAYS):
+            cursor.execute(f"DELETE FROM {rollup.totals} WHERE account_id = %s", [account.pk])
+            cursor.execute(f"DELETE FROM {rollup.parts} WHERE account_id = %s", [account.pk])
     _parts_insert(account.pk, "account_id = %s", [account.pk], ZoneInfo(account.time_zone))
     _day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
-    _totals_apply(account.pk, "true", [], "+")
+    _template_day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
+    for rollup in (GRAINS, TEMPLATE_DAYS):
+        _totals_apply(rollup, account.pk, "true", [], "+")
     state.time_zone, state.refreshed_at = account.time_zone, now
     state.save(update_fields=["time_zone", "refreshed_at"])
     return ContactTotalsPart.all_accounts.filter(account=account, grain=TotalsGrain.ACCOUNT).count()
@@ -311,15 +351,21 @@ def sequence_totals_refresh(*, account: Account) -> int:
         for start in range(0, len(contacts), CHUNK):
             chunk = contacts[start:start + CHUNK]
             selected = f"contact_id IN ({', '.join(['%s'] * len(chunk))})"
-            _totals_apply(account.pk, selected, chunk, "-")
+            for rollup in (GRAINS, TEMPLATE_DAYS):
+                _totals_apply(rollup, account.pk, selected, chunk, "-")
             with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {PARTS} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
-                cursor.execute(f"DELETE FROM {DAY_PARTS} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
-            _parts_insert(account.pk, f"account_id = %s AND {selected}", [account.pk, *chunk], zone)
-            _day_parts_insert(account.pk, f"account_id = %s AND {selected}", [account.pk, *chunk], account.time_zone)
-            _totals_apply(account.pk, selected, chunk, "+")
+                for parts in (PARTS, DAY_PARTS, TEMPLATE_DAY_PARTS):
+                    cursor.execute(f"DELETE FROM {parts} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
+            enrollments = f"account_id = %s AND {selected}"
+            _parts_insert(account.pk, enrollments, [account.pk, *chunk], zone)
+            _day_parts_insert(account.pk, enrollments, [account.pk, *chunk], account.time_zone)
+            _template_day_parts_insert(account.pk, enrollments, [account.pk, *chunk], account.time_zone)
+            for rollup in (GRAINS, TEMPLATE_DAYS):
+                _totals_apply(rollup, account.pk, selected, chunk, "+")
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s AND contacts = 0", [account.pk])
+            cursor.execute(f"DELETE FROM {TEMPLATE_DAYS.totals} WHERE account_id = %s AND messages_sent = 0",
+                           [account.pk])
         state.refreshed_at = timezone.now()
         state.save(update_fields=["refreshed_at"])
         return len(contacts)

@@ -5,7 +5,8 @@ Email performance counts messages, not contacts: sends are the messages sent wit
 and replies are those messages opened, clicked or replied to at least once; meetings are meetings booked
 while the message was its enrollment's latest one (the meeting event is recorded on that message). Shown as a
 percentage of sends, or as counts. Across all sequences without other filters (sales content analytics) it reads
-the account-wide totals' per-template counts instead of every sent message (`sequences.report_totals`).
+the account-wide totals' per-template counts instead of every sent message (`sequences.report_totals`), and with a
+date range and/or an enrolling user the totals per template, enrollment day and user.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from touchline.sequences.analytics import (
     engagement_kind,
     enrollments_selected,
     opens_column,
+    template_day_counts,
     totals_of,
 )
 from touchline.sequences.models import (
@@ -71,8 +73,11 @@ class EmailPerformance(Report):
         show = (data.get("show") or "percent").strip()
         if show not in ("percent", "counts"):
             raise ReportParamError({"show": "percent or counts."})
-        return ContentQuery(account, engagement_filter, show == "counts", echo | {"show": show},
-                            use_totals=account_wide(engagement_filter) and not engagement_filter.sequence_ids)
+        # Across all sequences, unless a company is chosen: the per-template totals, or with a date range or a
+        # user the per template, day and user totals (messages add up, so any range of days sums exactly).
+        f = engagement_filter
+        return ContentQuery(account, f, show == "counts", echo | {"show": show},
+                            use_totals=f.company_id is None and not f.sequence_ids)
 
     def prepare(self, query: ContentQuery) -> None:
         if query.use_totals:
@@ -81,6 +86,8 @@ class EmailPerformance(Report):
     def build(self, query: ContentQuery):
         f = query.filter
         templates = EmailTemplate.objects.filter(account=query.account).values("id", "name", "subject")
+        if query.use_totals and not account_wide(f):
+            return {"per_template": template_day_counts(f, query.account.time_zone), "templates": templates}
         if query.use_totals:
             kind = engagement_kind(f)
             return {"per_template": totals_of(f, TotalsGrain.TEMPLATE).values(

@@ -20,15 +20,19 @@ from touchline.crm.models import Company, Contact
 from touchline.reports.pipeline import report_execute, report_get, report_run
 from touchline.reports.queries import sequence_library
 from touchline.sequences.models import (
+    ContactDayPart,
     ContactTotalsPart,
     Enrollment,
     EnrollmentStatus,
     Inbox,
+    MessageCounts,
     Sequence,
     SequenceReportTotal,
     SequenceTotalsDirty,
     Step,
     StepType,
+    TemplateDayPart,
+    TemplateDayTotal,
 )
 from touchline.sequences.report_totals import MEASURES, sequence_totals_rebuild, sequence_totals_refresh
 from touchline.sequences.tests.conftest import Cadence
@@ -47,7 +51,11 @@ CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
 RANGES = [("2026-03-20", "2026-04-30"), ("2026-04-28", "2026-05-31"), ("2026-03-17", "2026-03-17"),
           ("2026-01-01", "2026-12-31"), ("1969-06-01", "2026-12-31")]
 CASES += [(key, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last})
-          for key in ("sequence_summary", "sequence_performance") for first, last in RANGES]
+          for key in ("sequence_summary", "sequence_performance", "email_performance") for first, last in RANGES]
+# Email performance by enrolling user, alone and with a range: the per template, day and user totals.
+CASES += [("email_performance", {"enrolled_by": "first"}), ("email_performance", {"enrolled_by": "second"}),
+          ("email_performance", {"enrolled_by": "second", "enrolled": "custom", "enrolled_from": "2026-04-28",
+                                 "enrolled_to": "2026-05-31"})]
 
 
 def _second_cadence(cadence) -> Cadence:
@@ -91,20 +99,28 @@ def _boundary_ranges(account) -> list[dict]:
 def _assert_every_report_equals_its_scan(account, cadences: dict[str, Cadence]) -> None:
     ids = {"sequence": lambda name: cadences[name].sequence.pk, "enrolled_by": lambda name: cadences[name].user.pk}
     for key, params in CASES + [(key, params) for params in _boundary_ranges(account)
-                                for key in ("sequence_summary", "sequence_performance")]:
+                                for key in ("sequence_summary", "sequence_performance", "email_performance")]:
         params = {k: str(ids[k](v)) if k in ids else v for k, v in params.items()}
         for machine in ("0", "1"):
             from_totals, scanned = _both_ways(account, key, params | {"machine": machine})
             assert from_totals == scanned, (key, params, machine)
 
 
-def _stored(account) -> tuple[set, set]:
+def _stored(account) -> dict[str, set]:
+    """Every row the totals keep for the account, per table."""
+    def rows(model, *columns) -> set:
+        return {tuple(row) for row in model.all_accounts.filter(account=account).values_list(*columns)}
+
+    day_columns = [f.name for f in ContactDayPart._meta.get_fields() if f.name not in ("id", "account")]
+    messages = [f.name for f in MessageCounts._meta.get_fields()]
     with scopes_disabled():
-        parts = {tuple(row) for row in ContactTotalsPart.all_accounts.filter(account=account).values_list(
-            "contact_id", "grain", "grain_key", *MEASURES, "score_human", "score_all", "last_event_at")}
-        totals = {tuple(row) for row in SequenceReportTotal.all_accounts.filter(account=account).values_list(
-            "grain", "grain_key", *MEASURES)}
-    return parts, totals
+        return {"parts": rows(ContactTotalsPart, "contact_id", "grain", "grain_key", *MEASURES, "score_human",
+                              "score_all", "last_event_at"),
+                "totals": rows(SequenceReportTotal, "grain", "grain_key", *MEASURES),
+                "day parts": rows(ContactDayPart, *day_columns),
+                "template day parts": rows(TemplateDayPart, "contact_id", "template_key", "enrolled_by_key", "day",
+                                           *messages),
+                "template day totals": rows(TemplateDayTotal, "template_key", "enrolled_by_key", "day", *messages)}
 
 
 @pytest.fixture
@@ -183,7 +199,7 @@ def test_refresh_without_changes_writes_nothing_and_leaves_other_accounts_alone(
         assert sequence_totals_refresh(account=other_account) == 0  # built, and empty
         assert report_run("sequence_summary", account=other_account, data={}).rows[0]["enrolled_contacts"] == 0
     assert _stored(cadence.account) == before
-    assert _stored(other_account) == (set(), set())
+    assert not any(_stored(other_account).values())
 
 
 def test_filters_beyond_a_sequence_or_a_date_range_scan_the_enrollments(account, user):
