@@ -75,3 +75,24 @@ def test_local_trunc_sql_gives_the_day_and_month_djangos_truncation_gives_at_eve
         assert [row[0] for row in cursor.fetchall()] == [
             local_day_number(moment.astimezone(ZoneInfo(time_zone)).date()) for moment in sorted(moments)]
         cursor.execute("DROP TABLE instants")
+
+
+@pytest.mark.django_db
+def test_local_day_and_month_sql_can_sit_in_a_parameterised_statement_that_django_logs():
+    """Django's SQL logging formats the statement with its parameters (`sql % params`): a strftime "%Y" in it would
+    raise there, though the statement itself runs."""
+    from datetime import UTC, datetime
+
+    from django.test.utils import CaptureQueriesContext
+
+    from touchline.core.db import local_day_number_sql, local_trunc_sql
+
+    sqls = [local_trunc_sql("at", unit, "Europe/Berlin") for unit in ("day", "month")]
+    sqls.append(local_day_number_sql("at", "Europe/Berlin"))
+    instant = "%s" if connection.vendor == "sqlite" else "CAST(%s AS timestamp with time zone)"
+    at = connection.ops.adapt_datetimefield_value(datetime(2026, 3, 29, 1, 30, tzinfo=UTC))
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        for sql, params in sqls:
+            cursor.execute(f"SELECT {sql} FROM (SELECT {instant} AS at) t", (*params, at))
+            assert cursor.fetchone()[0] is not None
+    assert len(captured.captured_queries) == 3
