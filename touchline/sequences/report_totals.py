@@ -15,6 +15,9 @@ event: whether an open adds an "opened" contact depends on the contact's other e
   inserted, deleted or changes template, status or rollup (migration 0007). `sequence_totals_refresh` takes
   the dirty contacts and, set-based, subtracts their old parts from the totals, recomputes their parts from
   their enrollments, and adds the new parts back. Subtract-then-add makes each refresh exact whatever changed.
+- Two more kinds of rows are kept by the same refresh, per dirty contact: the day parts, which answer a date range
+  across sequences ("Date ranges" below), and email performance's counts per template, enrollment day and
+  enrolling user (`TemplateDayPart`, summed into `TemplateDayTotal` like the parts into the totals).
 - Reports refresh first (`Report.prepare`), so a total is never stale; the worker refreshes every few seconds
   so the report's share of that work stays small. `sequence_totals_rebuild` recomputes an account from scratch
   (first use, a time-zone change, repairs).
@@ -272,8 +275,8 @@ class Rollup:
 
 
 GRAINS = Rollup(PARTS, TOTALS, ("grain", "grain_key"), MEASURES)
-TEMPLATE_DAYS = Rollup(TemplateDayPart._meta.db_table, TemplateDayTotal._meta.db_table,
-                       ("day", "template_key", "enrolled_by_key"), MESSAGE_MEASURES)
+TEMPLATE_DAYS = Rollup(TEMPLATE_DAY_PARTS, TemplateDayTotal._meta.db_table, ("day", "template_key", "enrolled_by_key"),
+                       MESSAGE_MEASURES)
 
 
 def _totals_apply(rollup: Rollup, account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:
