@@ -173,7 +173,7 @@ def test_totals_follow_writes_that_bypass_the_services_and_deleted_contacts(two_
         _assert_every_report_equals_its_scan(account, cadences)
 
 
-def test_a_time_zone_change_rebuilds_the_months_in_the_new_zone(cadence, sink):
+def test_a_time_zone_change_rebuilds_the_months_and_days_in_the_new_zone(cadence, sink):
     account = cadence.account
     with scope(account=account):
         contact = cadence.contact("late@example.test")
@@ -181,12 +181,19 @@ def test_a_time_zone_change_rebuilds_the_months_in_the_new_zone(cadence, sink):
         # 23:30 UTC on 31 March: April in Berlin, March in New York.
         services.enrollments_create(sequence=cadence.sequence, contacts=[contact], inbox=cadence.inbox,
                                     enrolled_by=cadence.user, now=MONDAY.replace(day=31, hour=23, minute=30))
+        march_31 = {"enrolled": "custom", "enrolled_from": "2026-03-31", "enrolled_to": "2026-03-31"}
+
+        def enrolled_on_march_31() -> int:  # read from the day parts
+            return report_run("sequence_summary", account=account, data=march_31).rows[0]["enrolled_contacts"]
+
         assert [r["month"] for r in report_run("sequence_enrollments_by_month", account=account, data={}).rows] == [
             "2026-04"]
+        assert enrolled_on_march_31() == 0
         account.time_zone = "America/New_York"
         account.save()
         assert [r["month"] for r in report_run("sequence_enrollments_by_month", account=account, data={}).rows] == [
             "2026-03"]
+        assert enrolled_on_march_31() == 1
 
 
 def test_refresh_without_changes_writes_nothing_and_leaves_other_accounts_alone(cadence, sink, other_account):
