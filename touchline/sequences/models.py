@@ -479,10 +479,26 @@ class TotalsGrain(models.IntegerChoices):
     TEMPLATE = 4, "Email template"  # key: the template id, 0 for none (deleted); measures messages_* only
 
 
-class TotalsMeasures(models.Model):
+class MessageCounts(models.Model):
+    """Email performance's counts of sent messages (SPEC §1): sent, and of those opened (human, all), clicked
+    (human, all), replied to, and that led to a meeting — each once or more."""
+
+    messages_sent = models.PositiveIntegerField(default=0)
+    messages_opened_human = models.PositiveIntegerField(default=0)
+    messages_opened_all = models.PositiveIntegerField(default=0)
+    messages_clicked_human = models.PositiveIntegerField(default=0)
+    messages_clicked_all = models.PositiveIntegerField(default=0)
+    messages_replied = models.PositiveIntegerField(default=0)
+    messages_met = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class TotalsMeasures(MessageCounts):
     """What one contact adds to a grain (a part), and what all contacts add up to (a total). Contact flags (0/1
     per part) count contacts; the `enrollments_*` and `ended*` columns count enrollments; the `messages_*`
-    columns (TEMPLATE grain only) count sent messages."""
+    columns (TEMPLATE grain only, from `MessageCounts`) count sent messages."""
 
     contacts = models.PositiveIntegerField(default=0)
     enrollments = models.PositiveIntegerField(default=0)
@@ -503,13 +519,6 @@ class TotalsMeasures(models.Model):
     ended = models.PositiveIntegerField(default=0)
     ended_replied = models.PositiveIntegerField(default=0)
     ended_bounced = models.PositiveIntegerField(default=0)
-    messages_sent = models.PositiveIntegerField(default=0)
-    messages_opened_human = models.PositiveIntegerField(default=0)
-    messages_opened_all = models.PositiveIntegerField(default=0)
-    messages_clicked_human = models.PositiveIntegerField(default=0)
-    messages_clicked_all = models.PositiveIntegerField(default=0)
-    messages_replied = models.PositiveIntegerField(default=0)
-    messages_met = models.PositiveIntegerField(default=0)
 
     class Meta:
         abstract = True
@@ -603,22 +612,6 @@ class ContactDayPart(AccountOwned):
     def __str__(self) -> str:
         return f"contact {self.contact_id} in sequence {self.sequence_id} on day {self.day}"
 
-
-
-class MessageCounts(models.Model):
-    """Email performance's counts of sent messages (SPEC §1): sent, and of those opened (human, all), clicked
-    (human, all), replied to, and that led to a meeting — each once or more."""
-
-    messages_sent = models.PositiveIntegerField(default=0)
-    messages_opened_human = models.PositiveIntegerField(default=0)
-    messages_opened_all = models.PositiveIntegerField(default=0)
-    messages_clicked_human = models.PositiveIntegerField(default=0)
-    messages_clicked_all = models.PositiveIntegerField(default=0)
-    messages_replied = models.PositiveIntegerField(default=0)
-    messages_met = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        abstract = True
 
 
 class TemplateDayPart(AccountOwned, MessageCounts):
