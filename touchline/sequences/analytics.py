@@ -18,7 +18,9 @@ each of them did. Every sequence report is built from these pieces, in SQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When
@@ -127,6 +129,39 @@ def totals_counts(f: EngagementFilter) -> dict[str, F]:
     return {"enrolled_contacts": F("contacts"), "opened_contacts": F(f"contacts_opened_{kind}"),
             "clicked_contacts": F(f"contacts_clicked_{kind}"), "replied_contacts": F("contacts_replied"),
             "met_contacts": F("contacts_met"), "no_response_contacts": F("contacts_no_response")}
+
+
+# The last event of a contact without any event time, in the ranking of highly engaged contacts: it ranks after
+# every contact with one among equal scores, on both databases (where NULL would sort differently).
+NO_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+RANK_BATCH, RANK_BATCHES = 1000, 1  # contacts per step of `top_contacts_in_range`, steps before giving up
+
+
+def rank_key(row: dict) -> tuple[int, int, int]:
+    """Python's order of the ranking (score, then latest event, highest first; then contact id)."""
+    return -row["score"], -((row["last_event"] - NO_EVENT) // timedelta(microseconds=1)), row["contact_id"]
+
+
+def top_contacts_in_range(f: EngagementFilter, per_contact: Callable[[list[int]], QuerySet], limit: int
+                          ) -> list[dict] | None:
+    """The top `limit` contacts by engagement over the enrollments of `f`'s date range (all sequences), found by
+    walking the all-sequence ranking (`totals_top_contacts`) instead of grouping the whole range by contact.
+    `per_contact(ids)` gives those contacts' ranking rows over the range, as the scan computes them.
+
+    Exact: a contact's score over a range is at most its score over all time, and its latest event in the range
+    no later than its latest overall, so its rank in the range is never better than its all-time rank. Once the
+    `limit`-th best in the range ranks ahead of the last contact walked, no contact after it can enter. Returns
+    None when that has not happened within RANK_BATCHES steps (an old range): the caller scans."""
+    ranked = totals_top_contacts(f).values("contact_id", "score", "last_event")
+    best: list[dict] = []
+    for step in range(RANK_BATCHES):
+        walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
+        best = sorted([*best, *per_contact([row["contact_id"] for row in walked])], key=rank_key)[:limit]
+        if len(walked) < RANK_BATCH:  # every contact with a score was walked
+            return best
+        if len(best) == limit and rank_key(best[-1]) < rank_key(walked[-1]):
+            return best
+    return None
 
 
 def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:

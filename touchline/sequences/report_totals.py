@@ -120,7 +120,9 @@ AGGREGATES = {
     "meetings": "SUM(meetings_booked)",
     "score_human": _SCORE["human"],
     "score_all": _SCORE["all"],
-    "last_event_at": "MAX(last_event_at)",
+    # Without any event time the epoch, not NULL: NULL sorts last on SQLite and first on PostgreSQL, and the
+    # ranking must be one order on both (analytics.NO_EVENT).
+    "last_event_at": "COALESCE(MAX(last_event_at), '1970-01-01 00:00:00')",
 }
 MESSAGE_MEASURES = ("messages_sent", "messages_opened_human", "messages_opened_all", "messages_clicked_human",
                     "messages_clicked_all", "messages_replied", "messages_met")

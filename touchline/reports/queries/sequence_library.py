@@ -16,7 +16,8 @@ import itertools
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, Count, F, Max, Q, Sum, Value, When
+from django.db.models import Case, Count, DateTimeField, F, Max, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from touchline.reports.metrics import METRICS, rate_value
 from touchline.reports.pipeline import Column, ReportResult, Then, register
@@ -24,15 +25,18 @@ from touchline.reports.queries.sequence_common import (
     EngagementQuery,
     SequenceReport,
     account_wide,
+    dated_account_wide,
     without_clicks,
 )
 from touchline.sequences.analytics import (
+    NO_EVENT,
     EngagementFilter,
     clicks_column,
     count_having,
     engagement_kind,
     enrollments_selected,
     opens_column,
+    top_contacts_in_range,
     totals_of,
     totals_top_contacts,
 )
@@ -166,21 +170,31 @@ class HighlyEngagedContacts(SequenceReport):
                    "click, 1 an open; with company, sequence status, last and next step, emails sent, opens, clicks.")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        return account_wide(f) and not f.sequence_ids
+        return account_wide(f) and not f.sequence_ids or dated_account_wide(f)
 
     def build(self, query: EngagementQuery):
         f = query.filter
         selected = enrollments_selected(f)
         # Per contact, the engagement rollup of its selected enrollments: event counts and the latest event
-        # (account-wide: each contact's part of the totals, already summed and ranked by an index).
-        if query.use_totals:
+        # (NO_EVENT without one). Account-wide: each contact's part of the totals, already summed and ranked by an
+        # index; over a date range: the range's rows of the contacts met walking that ranking.
+        per_contact = (selected.values("contact_id").order_by().annotate(
+            opens=Sum(opens_column(f)), clicks=Sum(clicks_column(f)), replies=Sum("replies_received"),
+            meetings=Sum("meetings_booked"),
+            last_event=Coalesce(Max("last_event_at"), Value(NO_EVENT, output_field=DateTimeField())))
+            .annotate(score=sum((F(name) * weight for name, weight in SCORE_WEIGHTS.items()), Value(0)))
+            .filter(score__gt=0))
+        scan = per_contact.order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS]
+        if query.use_totals and f.enrolled.start is not None:
+            def walked_or_scanned(fetched) -> list[dict] | QuerySet:
+                found = top_contacts_in_range(f, lambda ids: per_contact.filter(contact_id__in=ids), TOP_CONTACTS)
+                return scan if found is None else found
+
+            top = Then(walked_or_scanned)
+        elif query.use_totals:
             top = totals_top_contacts(f)[:TOP_CONTACTS]
         else:
-            top = (selected.values("contact_id").order_by().annotate(
-                opens=Sum(opens_column(f)), clicks=Sum(clicks_column(f)), replies=Sum("replies_received"),
-                meetings=Sum("meetings_booked"), last_event=Max("last_event_at"))
-                .annotate(score=sum((F(name) * weight for name, weight in SCORE_WEIGHTS.items()), Value(0)))
-                .filter(score__gt=0).order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS])
+            top = scan
         # Details are read for the top contacts only, once the ranking is known.
         def ids(fetched) -> list[int]:
             return [row["contact_id"] for row in fetched["top"]]

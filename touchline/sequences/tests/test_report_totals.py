@@ -51,7 +51,8 @@ CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
 RANGES = [("2026-03-20", "2026-04-30"), ("2026-04-28", "2026-05-31"), ("2026-03-17", "2026-03-17"),
           ("2026-01-01", "2026-12-31"), ("1969-06-01", "2026-12-31")]
 CASES += [(key, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last})
-          for key in ("sequence_summary", "sequence_performance", "email_performance") for first, last in RANGES]
+          for key in ("sequence_summary", "sequence_performance", "email_performance", "highly_engaged_contacts")
+          for first, last in RANGES]
 # Email performance by enrolling user, alone and with a range: the per template, day and user totals.
 CASES += [("email_performance", {"enrolled_by": "first"}), ("email_performance", {"enrolled_by": "second"}),
           ("email_performance", {"enrolled_by": "second", "enrolled": "custom", "enrolled_from": "2026-04-28",
@@ -99,7 +100,8 @@ def _boundary_ranges(account) -> list[dict]:
 def _assert_every_report_equals_its_scan(account, cadences: dict[str, Cadence]) -> None:
     ids = {"sequence": lambda name: cadences[name].sequence.pk, "enrolled_by": lambda name: cadences[name].user.pk}
     for key, params in CASES + [(key, params) for params in _boundary_ranges(account)
-                                for key in ("sequence_summary", "sequence_performance", "email_performance")]:
+                                for key in ("sequence_summary", "sequence_performance", "email_performance",
+                                            "highly_engaged_contacts")]:
         params = {k: str(ids[k](v)) if k in ids else v for k, v in params.items()}
         for machine in ("0", "1"):
             from_totals, scanned = _both_ways(account, key, params | {"machine": machine})
@@ -220,3 +222,34 @@ def test_filters_beyond_a_sequence_or_a_date_range_scan_the_enrollments(account,
         assert not report_get("sequence_performance").parse(account, {"enrolled_by": str(user.pk)},
                                                             now=timezone.now()).use_totals
         assert report.parse(account, {"machine": "1"}, now=timezone.now()).use_totals
+
+
+@pytest.mark.parametrize("steps", [1, 3, 20])
+def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(steps, two_sequences, sink,
+                                                                                monkeypatch):
+    """A top 3, walked 2 contacts at a time: the walk stops early, walks everyone, or (after `steps`) gives up
+    to the scan — every way the same rows as the scan, on every range starting or ending on an enrollment day."""
+    from touchline.sequences import analytics
+
+    first, second = two_sequences
+    contacts = random_history(random.Random(11), first, sink.url, steps=50)
+    random_history(random.Random(12), second, sink.url, steps=40, start=MONDAY + timedelta(days=20),
+                   contacts=contacts)
+    monkeypatch.setattr(sequence_library, "TOP_CONTACTS", 3)
+    monkeypatch.setattr(analytics, "RANK_BATCH", 2)
+    monkeypatch.setattr(analytics, "RANK_BATCHES", steps)
+    outcomes = []
+
+    def recorded(*args, **kwargs):
+        found = analytics.top_contacts_in_range(*args, **kwargs)
+        outcomes.append("scan" if found is None else "walk")
+        return found
+
+    monkeypatch.setattr(sequence_library, "top_contacts_in_range", recorded)
+    with scope(account=first.account):
+        for params in _boundary_ranges(first.account):
+            for machine in ("0", "1"):
+                both = _both_ways(first.account, "highly_engaged_contacts", params | {"machine": machine})
+                assert both[0] == both[1], (params, machine)
+    # One step of 2 never holds a top 3; 3 steps sometimes do; 20 steps walk past every contact.
+    assert set(outcomes) == {1: {"scan"}, 3: {"walk", "scan"}, 20: {"walk"}}[steps]
