@@ -241,7 +241,8 @@ INTERPRETATIONS = """
 - **Sender score** lists users with at least 100 ended enrollments; "good" means a reply rate of 7–13 % and a bounce
   rate under 3 %, both over ended enrollments.
 - **Highly engaged contacts** are ranked by 5 points per reply or meeting, 2 per human click and 1 per human open,
-  ties broken by the latest event; the top 50 are listed.
+  ties broken by the latest event (a contact with no recorded event time after those with one, on both databases),
+  then by contact id; the top 50 are listed.
 - **Enrollments by month** uses the enrollment date in the account's time zone and counts enrollments (a contact
   enrolled twice in a month counts twice there; "Contacts enrolled" counts them once).
 - **Deals by stage** never adds amounts across currencies; the weighted amount is rounded once, after summing.
