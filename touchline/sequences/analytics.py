@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, F, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 
 from touchline.core.db import local_day_number
 from touchline.core.timeframes import Timeframe
@@ -34,6 +34,7 @@ from touchline.sequences.models import (
     Enrollment,
     EnrollmentStatus,
     Sequence,
+    SequenceDayTotal,
     SequenceReportTotal,
     TemplateDayTotal,
     TotalsGrain,
@@ -184,37 +185,95 @@ def day_range(f: EngagementFilter, time_zone: str) -> tuple[int, int]:
     return first, after_last
 
 
-def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> tuple[str, list]:
-    """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (all sequences, no other filter)
-    from the day parts (`ContactDayPart`): one row, or with `per_sequence` one per sequence (`sequence_id`). A
-    contact counts once per flag — across sequences, or within each — at its first day row in the range with
-    that flag, the only one whose prior day is before the range."""
-    first, after_last = day_range(f, time_zone)
-    kind = engagement_kind(f)
-    suffix = "_prior_in_sequence" if per_sequence else "_prior"
-
-    def contacts_with(flag: str) -> str:
-        return f"COUNT(CASE WHEN d.{flag}{suffix} < %s THEN 1 END)"
-
-    counted = {"enrolled_contacts": "enrolled", "opened_contacts": f"opened_{kind}",
-               "clicked_contacts": f"clicked_{kind}", "replied_contacts": "replied", "met_contacts": "met",
+# How `day_counts_sql` reads a range of days [a, b): the day parts in it, or the day totals from a on and the day
+# parts from b on (for a range ending near the latest enrollment, a few rows whatever its length).
+IN_RANGE, AFTER_RANGE = "in_range", "after_range"
+# Each SEQUENCE_COUNTS metric counted from the day parts, and its flag ({kind}: human or all).
+DAY_COUNTED = {"enrolled_contacts": "enrolled", "opened_contacts": "opened_{kind}",
+               "clicked_contacts": "clicked_{kind}", "replied_contacts": "replied", "met_contacts": "met",
                "live_contacts": "live"}
-    counts = ", ".join(f"{contacts_with(flag)} AS {key}" for key, flag in counted.items())
-    counts_params = [first] * len(counted)
+
+
+def day_count_plan(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> str:
+    """The cheaper way for `day_counts_sql` to count `f`'s range, by the rows each reads: the all-sequence day
+    totals say how many day parts each day has (a tiny read: one row per day)."""
+    first, after_last = day_range(f, time_zone)
+    days = SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0).aggregate(
+        in_range=Sum("rows", filter=Q(day__gte=first, day__lt=after_last), default=0),
+        after_range=Sum("rows", filter=Q(day__gte=after_last), default=0),
+        days_from_first=Count("pk", filter=Q(day__gte=first)))
+    totals_read = days["days_from_first"] * (Sequence.objects.filter(account_id=f.account_id).count()
+                                             if per_sequence else 1)
+    return AFTER_RANGE if days["after_range"] + totals_read < days["in_range"] else IN_RANGE
+
+
+def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False, plan: str | None = None
+                   ) -> tuple[str, list]:
+    """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (all sequences, no other filter)
+    from the day parts (`ContactDayPart`): one row, or with `per_sequence` one per sequence (`sequence_id`) with
+    contacts in the range. `plan` (default: `day_count_plan`'s) says which rows are read; both give the same.
+
+    A contact counts once per flag — across sequences, or within each — at its first day row in the range with
+    that flag, the only one whose prior day is before the range's first day a. IN_RANGE sums that over the rows
+    in the range [a, b). AFTER_RANGE counts the same contacts as those whose last row with the flag is on or
+    after a (the day totals' `_last` sums from a on), less those whose first row with the flag from a on is on or
+    after b (the rows from b on whose prior is before a)."""
+    first, after_last = day_range(f, time_zone)
+    plan = plan or day_count_plan(f, time_zone, per_sequence=per_sequence)
+    kind = engagement_kind(f)
+    counted = {key: flag.format(kind=kind) for key, flag in DAY_COUNTED.items()}
+    if plan == IN_RANGE:
+        counts, params = _day_parts_counts(f, counted, first, "d.day >= %s AND d.day < %s", [first, after_last],
+                                           per_sequence)
+    else:
+        from_first, from_first_params = _day_totals_from(f, counted, first, per_sequence)
+        after, after_params = _day_parts_counts(f, counted, first, "d.day >= %s", [after_last], per_sequence)
+        differences = ", ".join(f"COALESCE(t.{key}, 0) - COALESCE(p.{key}, 0) AS {key}" for key in counted)
+        if per_sequence:
+            counts = (f"SELECT t.sequence_id, {differences} FROM ({from_first}) t "
+                      f"LEFT JOIN ({after}) p ON p.sequence_id = t.sequence_id")
+        else:
+            counts = f"SELECT {differences} FROM ({from_first}) t CROSS JOIN ({after}) p"
+        params = [*from_first_params, *after_params]
     # No response: enrolled contacts without a live enrollment in the range.
     metrics = ", ".join(key for key in counted if key != "live_contacts")
-    outer = f"SELECT {{keys}}{metrics}, enrolled_contacts - live_contacts AS no_response_contacts FROM ({{counts}}) c"
-    days = ContactDayPart._meta.db_table
+    keys, only_enrolled = ("sequence_id, ", " WHERE c.enrolled_contacts > 0") if per_sequence else ("", "")
+    return (f"SELECT {keys}{metrics}, enrolled_contacts - live_contacts AS no_response_contacts "
+            f"FROM ({counts}) c{only_enrolled}", params)
+
+
+def _per_sequence(f: EngagementFilter, table: str, counts: str, condition: str) -> tuple[str, list]:
+    """`counts` over `table` (alias d) for each of the account's sequences, one range of an index starting with
+    (account, sequence) each: CROSS JOIN keeps that order on SQLite, and the rows are grouped as they are read."""
+    return (f"SELECT s.id AS sequence_id, {counts} FROM (SELECT id FROM {Sequence._meta.db_table} "
+            f"WHERE account_id = %s) s CROSS JOIN {table} d WHERE d.account_id = %s AND {condition} GROUP BY s.id",
+            [f.account_id, f.account_id])
+
+
+def _day_parts_counts(f: EngagementFilter, counted: dict[str, str], first: int, days: str, days_params: list,
+                      per_sequence: bool) -> tuple[str, list]:
+    """Per counted flag, the day parts on `days` whose prior day with the flag is before `first`."""
+    suffix = "_prior_in_sequence" if per_sequence else "_prior"
+    counts = ", ".join(f"COUNT(CASE WHEN d.{flag}{suffix} < %s THEN 1 END) AS {key}" for key, flag in counted.items())
+    counts_params = [first] * len(counted)
+    table = ContactDayPart._meta.db_table
     if not per_sequence:
-        inner = f"SELECT {counts} FROM {days} d WHERE d.account_id = %s AND d.day >= %s AND d.day < %s"
-        return outer.format(keys="", counts=inner), [*counts_params, f.account_id, first, after_last]
-    # Sequence by sequence (CROSS JOIN keeps that order on SQLite): each sequence's range of the per-sequence
-    # index, grouped as it is read instead of sorted.
-    inner = (f"SELECT s.id AS sequence_id, {counts} FROM (SELECT id FROM {Sequence._meta.db_table} "
-             f"WHERE account_id = %s) s CROSS JOIN {days} d WHERE d.account_id = %s AND d.sequence_id = s.id "
-             f"AND d.day >= %s AND d.day < %s GROUP BY s.id")
-    return (outer.format(keys="sequence_id, ", counts=inner),
-            [*counts_params, f.account_id, f.account_id, first, after_last])
+        return (f"SELECT {counts} FROM {table} d WHERE d.account_id = %s AND {days}",
+                [*counts_params, f.account_id, *days_params])
+    sql, params = _per_sequence(f, table, counts, f"d.sequence_id = s.id AND {days}")
+    return sql, [*counts_params, *params, *days_params]
+
+
+def _day_totals_from(f: EngagementFilter, counted: dict[str, str], first: int, per_sequence: bool
+                     ) -> tuple[str, list]:
+    """Per counted flag, the contacts whose last day part with it is on or after day `first`."""
+    sums = ", ".join(f"SUM(d.{flag}_last) AS {key}" for key, flag in counted.items())
+    table = SequenceDayTotal._meta.db_table
+    if not per_sequence:
+        return (f"SELECT {sums} FROM {table} d WHERE d.account_id = %s AND d.sequence_key = 0 AND d.day >= %s",
+                [f.account_id, first])
+    sql, params = _per_sequence(f, table, sums, "d.sequence_key = s.id AND d.day >= %s")
+    return sql, [*params, first]
 
 
 def template_day_counts(f: EngagementFilter, time_zone: str) -> QuerySet[TemplateDayTotal]:

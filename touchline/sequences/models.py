@@ -576,7 +576,11 @@ class ContactDayPart(AccountOwned):
     (rows in (day, sequence) order), DAY_NONE if none, DAY_NEVER if this row lacks the flag;
     `<flag>_prior_in_sequence` is the same within the sequence. A contact then counts once in a range of days
     [a, b]: at its first row in the range with the flag, the only one whose prior is before a — so a report sums
-    `prior < a` over the rows in the range, with no grouping by contact."""
+    `prior < a` over the rows in the range, with no grouping by contact.
+
+    `<flag>_last` marks the contact's last row with the flag (across sequences; `_last_in_sequence` within it).
+    Summed per day into `SequenceDayTotal`, they let a long range be counted from the rows after it instead of
+    the rows in it (`analytics.day_counts_sql`)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     contact_id = models.BigIntegerField()
@@ -598,6 +602,22 @@ class ContactDayPart(AccountOwned):
     replied_prior_in_sequence = models.IntegerField()
     met_prior_in_sequence = models.IntegerField()
     live_prior_in_sequence = models.IntegerField()
+    enrolled_last = models.BooleanField(default=False)
+    opened_human_last = models.BooleanField(default=False)
+    opened_all_last = models.BooleanField(default=False)
+    clicked_human_last = models.BooleanField(default=False)
+    clicked_all_last = models.BooleanField(default=False)
+    replied_last = models.BooleanField(default=False)
+    met_last = models.BooleanField(default=False)
+    live_last = models.BooleanField(default=False)
+    enrolled_last_in_sequence = models.BooleanField(default=False)
+    opened_human_last_in_sequence = models.BooleanField(default=False)
+    opened_all_last_in_sequence = models.BooleanField(default=False)
+    clicked_human_last_in_sequence = models.BooleanField(default=False)
+    clicked_all_last_in_sequence = models.BooleanField(default=False)
+    replied_last_in_sequence = models.BooleanField(default=False)
+    met_last_in_sequence = models.BooleanField(default=False)
+    live_last_in_sequence = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "contact_id", "sequence_id", "day"],
@@ -612,6 +632,31 @@ class ContactDayPart(AccountOwned):
     def __str__(self) -> str:
         return f"contact {self.contact_id} in sequence {self.sequence_id} on day {self.day}"
 
+
+class SequenceDayTotal(AccountOwned):
+    """Per local day, across sequences (`sequence_key` 0) or in one sequence: how many day parts there are and how
+    many contacts' last row with each flag falls on it — the sums of the `ContactDayPart`s' `_last` marks (or
+    `_last_in_sequence`). Their sum over the days from a on is the number of contacts with the flag on or after
+    day a, which `analytics.day_counts_sql` needs to count a range from the rows after it."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
+    sequence_key = models.BigIntegerField()  # the sequence id, 0 for all sequences
+    day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
+    rows = models.PositiveIntegerField(default=0)  # day parts: the cost of reading the day
+    enrolled_last = models.PositiveIntegerField(default=0)
+    opened_human_last = models.PositiveIntegerField(default=0)
+    opened_all_last = models.PositiveIntegerField(default=0)
+    clicked_human_last = models.PositiveIntegerField(default=0)
+    clicked_all_last = models.PositiveIntegerField(default=0)
+    replied_last = models.PositiveIntegerField(default=0)
+    met_last = models.PositiveIntegerField(default=0)
+    live_last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "sequence_key", "day"], name="day_total_once")]
+
+    def __str__(self) -> str:
+        return f"sequence {self.sequence_key or 'all'} on day {self.day}: {self.rows} day parts"
 
 
 class TemplateDayPart(AccountOwned, MessageCounts):

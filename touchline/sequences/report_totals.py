@@ -50,6 +50,7 @@ from touchline.sequences.models import (
     EnrollmentStatus,
     MessageStatus,
     SentMessage,
+    SequenceDayTotal,
     SequenceReportTotal,
     SequenceTotalsDirty,
     SequenceTotalsState,
@@ -67,7 +68,7 @@ CHUNK = 500  # dirty contacts per set of statements: bounded statement size, sho
 
 ENROLLMENTS, MESSAGES = Enrollment._meta.db_table, SentMessage._meta.db_table
 PARTS, TOTALS = ContactTotalsPart._meta.db_table, SequenceReportTotal._meta.db_table
-DAY_PARTS = ContactDayPart._meta.db_table
+DAY_PARTS, DAY_TOTALS = ContactDayPart._meta.db_table, SequenceDayTotal._meta.db_table
 TEMPLATE_DAY_PARTS = TemplateDayPart._meta.db_table
 DIRTY = SequenceTotalsDirty._meta.db_table
 
@@ -222,11 +223,13 @@ DAY_FLAG_CONDITIONS = {
     "live": f"{RUNNING} OR replies_received > 0 OR meetings_booked > 0",  # not a "no response" contact
 }
 assert tuple(DAY_FLAG_CONDITIONS) == DAY_FLAGS
-# The rows before this one: of the contact across sequences in (day, sequence) order, and within its sequence.
-DAY_WINDOWS = ("WINDOW across AS (PARTITION BY contact_id ORDER BY day, sequence_id "
-               "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
-               "within AS (PARTITION BY contact_id, sequence_id ORDER BY day "
-               "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)")
+# The rows before this one, and the rows after it: of the contact across sequences in (day, sequence) order, and
+# within its sequence.
+_ACROSS = "PARTITION BY contact_id ORDER BY day, sequence_id"
+_WITHIN = "PARTITION BY contact_id, sequence_id ORDER BY day"
+_BEFORE, _AFTER = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING", "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
+DAY_WINDOWS = (f"WINDOW across AS ({_ACROSS} {_BEFORE}), within AS ({_WITHIN} {_BEFORE}), "
+               f"across_after AS ({_ACROSS} {_AFTER}), within_after AS ({_WITHIN} {_AFTER})")
 
 
 def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list, time_zone: str) -> None:
@@ -237,12 +240,15 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
     priors = ", ".join(
         f"CASE WHEN has_{flag} = 1 THEN COALESCE(MAX(CASE WHEN has_{flag} = 1 THEN day END) OVER {window}, "
         f"{DAY_NONE}) ELSE {DAY_NEVER} END" for window in ("across", "within") for flag in DAY_FLAGS)
-    columns = ", ".join([f"{flag}_prior" for flag in DAY_FLAGS] + [f"{flag}_prior_in_sequence" for flag in DAY_FLAGS])
+    lasts = ", ".join(f"has_{flag} = 1 AND COALESCE(MAX(has_{flag}) OVER {window}, 0) = 0"
+                      for window in ("across_after", "within_after") for flag in DAY_FLAGS)
+    columns = ", ".join(f"{flag}_{column}" for column in ("prior", "prior_in_sequence", "last", "last_in_sequence")
+                        for flag in DAY_FLAGS)
     read = ", ".join(("contact_id", "sequence_id", "status", *ROLLUP_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {DAY_PARTS} (account_id, contact_id, sequence_id, day, {columns}) "
-            f"SELECT %s, contact_id, sequence_id, day, {priors} FROM "
+            f"SELECT %s, contact_id, sequence_id, day, {priors}, {lasts} FROM "
             f"(SELECT contact_id, sequence_id, day, {has} FROM "
             f"(SELECT {read}, {day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
             f"GROUP BY contact_id, sequence_id, day) day_rows {DAY_WINDOWS}",
@@ -268,25 +274,42 @@ def _template_day_parts_insert(account_id: int, contacts_sql: str, contacts_para
 
 @dataclass(frozen=True)
 class Rollup:
-    """A table of per-contact parts and the table of their sums per key."""
+    """A table of per-contact parts and the table of their sums per key. `keys` and `measures` map each column of
+    the totals to the parts' expression it is (keys) or sums (measures); `emptied` is the condition of a total
+    left with nothing in it."""
 
     parts: str
     totals: str
-    keys: tuple[str, ...]
-    measures: tuple[str, ...]
+    keys: dict[str, str]
+    measures: dict[str, str]
+    emptied: str
+
+    @classmethod
+    def same_names(cls, parts: str, totals: str, keys: tuple[str, ...], measures: tuple[str, ...],
+                   emptied: str) -> Rollup:
+        return cls(parts, totals, {k: k for k in keys}, {m: m for m in measures}, emptied)
 
 
-GRAINS = Rollup(PARTS, TOTALS, ("grain", "grain_key"), MEASURES)
-TEMPLATE_DAYS = Rollup(TEMPLATE_DAY_PARTS, TemplateDayTotal._meta.db_table, ("day", "template_key", "enrolled_by_key"),
-                       MESSAGE_MEASURES)
+def _day_totals(sequence_key: str, suffix: str) -> Rollup:
+    """The day parts' `_last{suffix}` marks summed per (`sequence_key`, day) into `SequenceDayTotal`."""
+    measures = {"rows": "1"} | {f"{flag}_last": _flag(f"{flag}_last{suffix}") for flag in DAY_FLAGS}
+    return Rollup(DAY_PARTS, DAY_TOTALS, {"sequence_key": sequence_key, "day": "day"}, measures, "rows = 0")
+
+
+GRAINS = Rollup.same_names(PARTS, TOTALS, ("grain", "grain_key"), MEASURES, "contacts = 0")
+TEMPLATE_DAYS = Rollup.same_names(TEMPLATE_DAY_PARTS, TemplateDayTotal._meta.db_table,
+                                  ("day", "template_key", "enrolled_by_key"), MESSAGE_MEASURES, "messages_sent = 0")
+ROLLUPS = (GRAINS, TEMPLATE_DAYS, _day_totals("0", ""), _day_totals("sequence_id", "_in_sequence"))
 
 
 def _totals_apply(rollup: Rollup, account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:
     """Add (`sign` '+') or subtract ('-') the parts of the selected contacts to or from the totals."""
-    parts, totals, measures = rollup.parts, rollup.totals, rollup.measures
+    parts, totals, measures = rollup.parts, rollup.totals, tuple(rollup.measures)
     keys = ", ".join(rollup.keys)
+    values = ", ".join(f"{expression} AS {column}" for column, expression in (rollup.keys | rollup.measures).items())
     sums = ", ".join(f"SUM({m}) AS {m}" for m in measures)
-    per_key = f"SELECT {keys}, {sums} FROM {parts} WHERE account_id = %s AND {contacts_sql} GROUP BY {keys}"
+    per_key = (f"SELECT {keys}, {sums} FROM (SELECT {values} FROM {parts} WHERE account_id = %s AND {contacts_sql}) "
+               f"part GROUP BY {keys}")
     with connection.cursor() as cursor:
         if sign == "-":
             assign = ", ".join(f"{m} = {totals}.{m} - per_key.{m}" for m in measures)
@@ -326,14 +349,12 @@ def sequence_totals_rebuild(*, account: Account) -> int:
     state = _state_locked(account)
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {DIRTY} WHERE account_id = %s", [account.pk])
-        cursor.execute(f"DELETE FROM {DAY_PARTS} WHERE account_id = %s", [account.pk])
-        for rollup in (GRAINS, TEMPLATE_DAYS):
-            cursor.execute(f"DELETE FROM {rollup.totals} WHERE account_id = %s", [account.pk])
-            cursor.execute(f"DELETE FROM {rollup.parts} WHERE account_id = %s", [account.pk])
+        for table in dict.fromkeys(table for rollup in ROLLUPS for table in (rollup.totals, rollup.parts)):
+            cursor.execute(f"DELETE FROM {table} WHERE account_id = %s", [account.pk])
     _parts_insert(account.pk, "account_id = %s", [account.pk], ZoneInfo(account.time_zone))
     _day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
     _template_day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
-    for rollup in (GRAINS, TEMPLATE_DAYS):
+    for rollup in ROLLUPS:
         _totals_apply(rollup, account.pk, "true", [], "+")
     state.time_zone, state.refreshed_at = account.time_zone, now
     state.save(update_fields=["time_zone", "refreshed_at"])
@@ -356,21 +377,20 @@ def sequence_totals_refresh(*, account: Account) -> int:
         for start in range(0, len(contacts), CHUNK):
             chunk = contacts[start:start + CHUNK]
             selected = f"contact_id IN ({', '.join(['%s'] * len(chunk))})"
-            for rollup in (GRAINS, TEMPLATE_DAYS):
+            for rollup in ROLLUPS:
                 _totals_apply(rollup, account.pk, selected, chunk, "-")
             with connection.cursor() as cursor:
-                for parts in (PARTS, DAY_PARTS, TEMPLATE_DAY_PARTS):
+                for parts in dict.fromkeys(rollup.parts for rollup in ROLLUPS):
                     cursor.execute(f"DELETE FROM {parts} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
             enrollments = f"account_id = %s AND {selected}"
             _parts_insert(account.pk, enrollments, [account.pk, *chunk], zone)
             _day_parts_insert(account.pk, enrollments, [account.pk, *chunk], account.time_zone)
             _template_day_parts_insert(account.pk, enrollments, [account.pk, *chunk], account.time_zone)
-            for rollup in (GRAINS, TEMPLATE_DAYS):
+            for rollup in ROLLUPS:
                 _totals_apply(rollup, account.pk, selected, chunk, "+")
         with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {TOTALS} WHERE account_id = %s AND contacts = 0", [account.pk])
-            cursor.execute(f"DELETE FROM {TEMPLATE_DAYS.totals} WHERE account_id = %s AND messages_sent = 0",
-                           [account.pk])
+            for totals, emptied in dict.fromkeys((rollup.totals, rollup.emptied) for rollup in ROLLUPS):
+                cursor.execute(f"DELETE FROM {totals} WHERE account_id = %s AND {emptied}", [account.pk])
         state.refreshed_at = timezone.now()
         state.save(update_fields=["refreshed_at"])
         return len(contacts)

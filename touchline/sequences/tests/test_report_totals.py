@@ -6,6 +6,7 @@ services, deletions and a time-zone change."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from touchline.core.accounts import user_create
 from touchline.crm.models import Company, Contact
 from touchline.reports.pipeline import report_execute, report_get, report_run
 from touchline.reports.queries import sequence_library
+from touchline.sequences import analytics
 from touchline.sequences.models import (
     ContactDayPart,
     ContactTotalsPart,
@@ -27,6 +29,7 @@ from touchline.sequences.models import (
     Inbox,
     MessageCounts,
     Sequence,
+    SequenceDayTotal,
     SequenceReportTotal,
     SequenceTotalsDirty,
     Step,
@@ -53,6 +56,7 @@ RANGES = [("2026-03-20", "2026-04-30"), ("2026-04-28", "2026-05-31"), ("2026-03-
 CASES += [(key, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last})
           for key in ("sequence_summary", "sequence_performance", "email_performance", "highly_engaged_contacts")
           for first, last in RANGES]
+DAY_PLANS = (analytics.IN_RANGE, analytics.AFTER_RANGE)
 # Email performance by enrolling user, alone and with a range: the per template, day and user totals.
 CASES += [("email_performance", {"enrolled_by": "first"}), ("email_performance", {"enrolled_by": "second"}),
           ("email_performance", {"enrolled_by": "second", "enrolled": "custom", "enrolled_from": "2026-04-28",
@@ -98,14 +102,19 @@ def _boundary_ranges(account) -> list[dict]:
 
 
 def _assert_every_report_equals_its_scan(account, cadences: dict[str, Cadence]) -> None:
+    """Each case, and each range of `_boundary_ranges`, from the totals and by the scan; a date range both ways the
+    day parts can be read (`analytics.day_count_plan`)."""
     ids = {"sequence": lambda name: cadences[name].sequence.pk, "enrolled_by": lambda name: cadences[name].user.pk}
     for key, params in CASES + [(key, params) for params in _boundary_ranges(account)
                                 for key in ("sequence_summary", "sequence_performance", "email_performance",
                                             "highly_engaged_contacts")]:
         params = {k: str(ids[k](v)) if k in ids else v for k, v in params.items()}
-        for machine in ("0", "1"):
-            from_totals, scanned = _both_ways(account, key, params | {"machine": machine})
-            assert from_totals == scanned, (key, params, machine)
+        for machine, plan in itertools.product(("0", "1"), DAY_PLANS if "enrolled" in params else (None,)):
+            with pytest.MonkeyPatch.context() as patch:
+                if plan is not None:
+                    patch.setattr(analytics, "day_count_plan", lambda *args, plan=plan, **kwargs: plan)
+                from_totals, scanned = _both_ways(account, key, params | {"machine": machine})
+            assert from_totals == scanned, (key, params, machine, plan)
 
 
 def _stored(account) -> dict[str, set]:
@@ -115,6 +124,7 @@ def _stored(account) -> dict[str, set]:
 
     day_columns = [f.name for f in ContactDayPart._meta.get_fields() if f.name not in ("id", "account")]
     messages = [f.name for f in MessageCounts._meta.get_fields()]
+    day_totals = [f.name for f in SequenceDayTotal._meta.get_fields() if f.name not in ("id", "account")]
     with scopes_disabled():
         return {"parts": rows(ContactTotalsPart, "contact_id", "grain", "grain_key", *MEASURES, "score_human",
                               "score_all", "last_event_at"),
@@ -122,7 +132,8 @@ def _stored(account) -> dict[str, set]:
                 "day parts": rows(ContactDayPart, *day_columns),
                 "template day parts": rows(TemplateDayPart, "contact_id", "template_key", "enrolled_by_key", "day",
                                            *messages),
-                "template day totals": rows(TemplateDayTotal, "template_key", "enrolled_by_key", "day", *messages)}
+                "template day totals": rows(TemplateDayTotal, "template_key", "enrolled_by_key", "day", *messages),
+                "day totals": rows(SequenceDayTotal, *day_totals)}
 
 
 @pytest.fixture
@@ -229,8 +240,6 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
                                                                                 monkeypatch):
     """A top 3, walked 2 contacts at a time: the walk stops early, walks everyone, or (after `steps`) gives up
     to the scan — every way the same rows as the scan, on every range starting or ending on an enrollment day."""
-    from touchline.sequences import analytics
-
     first, second = two_sequences
     contacts = random_history(random.Random(11), first, sink.url, steps=50)
     random_history(random.Random(12), second, sink.url, steps=40, start=MONDAY + timedelta(days=20),
@@ -253,3 +262,27 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
                 assert both[0] == both[1], (params, machine)
     # One step of 2 never holds a top 3; 3 steps sometimes do; 20 steps walk past every contact.
     assert set(outcomes) == {1: {"scan"}, 3: {"walk", "scan"}, 20: {"walk"}}[steps]
+
+
+def test_a_range_is_read_from_its_own_rows_or_from_the_rows_after_it_whichever_are_fewer(cadence, sink):
+    """Three contacts enrolled on 16 March and one on 20 March: one day part per contact, and a day total per day."""
+    from touchline.sequences import services
+
+    account = cadence.account
+    with scope(account=account):
+        for i, day in enumerate([16, 16, 16, 20]):
+            services.enrollments_create(sequence=cadence.sequence, contacts=[cadence.contact(f"c{i}@example.test")],
+                                        inbox=cadence.inbox, enrolled_by=cadence.user, now=MONDAY.replace(day=day))
+        sequence_totals_refresh(account=account)
+
+        def plan(first: str, last: str) -> str:
+            query = report_get("sequence_summary").parse(
+                account, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last}, now=timezone.now())
+            return analytics.day_count_plan(query.filter, account.time_zone)
+
+        # 16 March: its 3 rows, or 2 day totals from it on and the 1 row after it — a tie reads the range.
+        assert plan("2026-03-16", "2026-03-16") == analytics.IN_RANGE
+        # All of March: its 4 rows, or 2 day totals and no row after it.
+        assert plan("2026-03-01", "2026-03-31") == analytics.AFTER_RANGE
+        # 20 March: its 1 row, or 1 day total.
+        assert plan("2026-03-20", "2026-03-20") == analytics.IN_RANGE
