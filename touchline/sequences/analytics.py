@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
@@ -28,6 +28,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Val
 from touchline.core.db import local_day_number
 from touchline.core.timeframes import Timeframe
 from touchline.sequences.models import (
+    NO_EVENT,
     RUNNING_STATUSES,
     ContactDayPart,
     ContactTotalsPart,
@@ -132,10 +133,8 @@ def totals_counts(f: EngagementFilter) -> dict[str, F]:
             "met_contacts": F("contacts_met"), "no_response_contacts": F("contacts_no_response")}
 
 
-# The last event of a contact without any event time, in the ranking of highly engaged contacts: it ranks after
-# every contact with one among equal scores, on both databases (where NULL would sort differently).
-NO_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
-RANK_BATCH, RANK_BATCHES = 1000, 1  # contacts per step of `top_contacts_in_range`, steps before giving up
+RANK_BATCH, RANK_BATCHES = 1000, 3  # contacts per step of `top_contacts_in_range`, steps before giving up
+RANK_SCAN_ROWS = 20_000  # a range with fewer day parts than this is scanned: cheaper than finding its first rows
 
 
 def rank_key(row: dict) -> tuple[int, int, int]:
@@ -143,22 +142,36 @@ def rank_key(row: dict) -> tuple[int, int, int]:
     return -row["score"], -((row["last_event"] - NO_EVENT) // timedelta(microseconds=1)), row["contact_id"]
 
 
-def top_contacts_in_range(f: EngagementFilter, per_contact: Callable[[list[int]], QuerySet], limit: int
-                          ) -> list[dict] | None:
+def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Callable[[list[int]], QuerySet],
+                          limit: int) -> list[dict] | None:
     """The top `limit` contacts by engagement over the enrollments of `f`'s date range (all sequences), found by
-    walking the all-sequence ranking (`totals_top_contacts`) instead of grouping the whole range by contact.
-    `per_contact(ids)` gives those contacts' ranking rows over the range, as the scan computes them.
+    walking a ranking of the day parts instead of grouping the whole range by contact. `per_contact(ids)` gives
+    those contacts' ranking rows over the range, as the scan computes them.
 
-    Exact: a contact's score over a range is at most its score over all time, and its latest event in the range
-    no later than its latest overall, so its rank in the range is never better than its all-time rank. Once the
-    `limit`-th best in the range ranks ahead of the last contact walked, no contact after it can enter. Returns
-    None when that has not happened within RANK_BATCHES steps (an old range): the caller scans."""
-    ranked = totals_top_contacts(f).values("contact_id", "score", "last_event")
+    Exact: a contact's first day part in the range [a, b) (its only one there with `enrolled_prior < a`) holds
+    its score and latest event from day a on, which bound its score and latest event in the range (equal unless
+    it has rows from day b on). The walk reads those rows in the order of that bound — the ranking index —
+    RANK_BATCH at a time, scores their contacts over the range, and stops once the `limit`-th best ranks ahead of
+    the last row read: no contact after it can enter. Returns None for a range of few rows (RANK_SCAN_ROWS), or
+    when the walk has not stopped within RANK_BATCHES steps: the caller scans."""
+    first, after_last = day_range(f, time_zone)
+    rows = SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0, day__gte=first,
+                                           day__lt=after_last).aggregate(n=Sum("rows", default=0))["n"]
+    if rows < RANK_SCAN_ROWS:
+        return None
+    kind = engagement_kind(f)
+    # The day is compared as an expression so that no index serves it: SQLite then reads the ranking index in
+    # order (and stops at the batch's end) instead of the range's rows and a sort.
+    ranked = (ContactDayPart.objects.filter(account_id=f.account_id, **{f"score_{kind}_from__gt": 0})
+              .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
+                                                     enrolled_prior__lt=first)
+              .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
+              .values("contact_id", score=F(f"score_{kind}_from"), last_event=F("last_event_from")))
     best: list[dict] = []
     for step in range(RANK_BATCHES):
         walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
         best = sorted([*best, *per_contact([row["contact_id"] for row in walked])], key=rank_key)[:limit]
-        if len(walked) < RANK_BATCH:  # every contact with a score was walked
+        if len(walked) < RANK_BATCH:  # every contact with a score in the range was walked
             return best
         if len(best) == limit and rank_key(best[-1]) < rank_key(walked[-1]):
             return best

@@ -10,7 +10,7 @@ Identifiers of statuses, step types and event kinds are the stable ones of SPEC 
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 
 from django.conf import settings
 from django.db import models
@@ -566,6 +566,9 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
 DAY_FLAGS = ("enrolled", "opened_human", "opened_all", "clicked_human", "clicked_all", "replied", "met", "live")
 DAY_NEVER = 2**31 - 1  # a "prior" of a row without the flag: it never counts for it
 DAY_NONE = -(2**31)  # a "prior" of a row with the flag and no earlier one: it counts in any range
+# The latest event of a contact without any event time, in the ranking of highly engaged contacts: it ranks after
+# every contact with one among equal scores, on both databases (where NULL would sort differently).
+NO_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ContactDayPart(AccountOwned):
@@ -580,7 +583,11 @@ class ContactDayPart(AccountOwned):
 
     `<flag>_last` marks the contact's last row with the flag (across sequences; `_last_in_sequence` within it).
     Summed per day into `SequenceDayTotal`, they let a long range be counted from the rows after it instead of
-    the rows in it (`analytics.day_counts_sql`)."""
+    the rows in it (`analytics.day_counts_sql`).
+
+    `score_<kind>_from` and `last_event_from` are the contact's engagement score and latest event over its rows on
+    or after this row's day (all sequences): at a contact's first row in a range, a bound of its rank in the
+    range, which "Highly engaged contacts" walks in index order (`analytics.top_contacts_in_range`)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     contact_id = models.BigIntegerField()
@@ -618,6 +625,9 @@ class ContactDayPart(AccountOwned):
     replied_last_in_sequence = models.BooleanField(default=False)
     met_last_in_sequence = models.BooleanField(default=False)
     live_last_in_sequence = models.BooleanField(default=False)
+    score_human_from = models.PositiveIntegerField(default=0)
+    score_all_from = models.PositiveIntegerField(default=0)
+    last_event_from = models.DateTimeField(default=NO_EVENT)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "contact_id", "sequence_id", "day"],
@@ -627,7 +637,11 @@ class ContactDayPart(AccountOwned):
                                 name="day_part_by_day"),
                    models.Index(fields=["account", "sequence_id", "day",
                                         *(f"{flag}_prior_in_sequence" for flag in DAY_FLAGS)],
-                                name="day_part_by_sequence")]
+                                name="day_part_by_sequence"),
+                   # The ranking over a range's first rows, read in order; the day and prior pick those rows.
+                   *(models.Index(fields=["account", f"-score_{kind}_from", "-last_event_from", "contact_id", "day",
+                                          "enrolled_prior"], name=f"day_part_rank_{kind}")
+                     for kind in ("human", "all"))]
 
     def __str__(self) -> str:
         return f"contact {self.contact_id} in sequence {self.sequence_id} on day {self.day}"

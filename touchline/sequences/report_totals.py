@@ -42,6 +42,7 @@ from touchline.sequences.models import (
     DAY_FLAGS,
     DAY_NEVER,
     DAY_NONE,
+    NO_EVENT,
     ROLLUP_COLUMNS,
     RUNNING_STATUSES,
     ContactDayPart,
@@ -89,6 +90,7 @@ RUNNING = f"status IN ({_quoted(RUNNING_STATUSES)})"
 # Each measure and part-only column as an aggregate over one contact's enrollments in one grain key. The contact
 # flags are the scanning reports' (`analytics.contact_rollup_sql`): opened if any enrollment opened, no response
 # when none is running and none had a reply or meeting.
+NO_EVENT_SQL = f"'{NO_EVENT:%Y-%m-%d %H:%M:%S}'"  # as both databases read a UTC time
 _SCORE = {kind: " + ".join(f"{weight} * SUM({column})" for column, weight in zip(
     ("replies_received", "meetings_booked", f"{kind}_clicks", f"{kind}_opens"), SCORE_WEIGHTS.values(), strict=True))
     for kind in ("human", "all")}
@@ -122,8 +124,8 @@ AGGREGATES = {
     "score_human": _SCORE["human"],
     "score_all": _SCORE["all"],
     # Without any event time the epoch, not NULL: NULL sorts last on SQLite and first on PostgreSQL, and the
-    # ranking must be one order on both (analytics.NO_EVENT).
-    "last_event_at": "COALESCE(MAX(last_event_at), '1970-01-01 00:00:00')",
+    # ranking must be one order on both (NO_EVENT).
+    "last_event_at": f"COALESCE(MAX(last_event_at), {NO_EVENT_SQL})",
 }
 MESSAGE_MEASURES = ("messages_sent", "messages_opened_human", "messages_opened_all", "messages_clicked_human",
                     "messages_clicked_all", "messages_replied", "messages_met")
@@ -229,7 +231,8 @@ _ACROSS = "PARTITION BY contact_id ORDER BY day, sequence_id"
 _WITHIN = "PARTITION BY contact_id, sequence_id ORDER BY day"
 _BEFORE, _AFTER = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING", "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
 DAY_WINDOWS = (f"WINDOW across AS ({_ACROSS} {_BEFORE}), within AS ({_WITHIN} {_BEFORE}), "
-               f"across_after AS ({_ACROSS} {_AFTER}), within_after AS ({_WITHIN} {_AFTER})")
+               f"across_after AS ({_ACROSS} {_AFTER}), within_after AS ({_WITHIN} {_AFTER}), "
+               "from_day AS (PARTITION BY contact_id ORDER BY day DESC)")  # with the day's other rows (RANGE)
 
 
 def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list, time_zone: str) -> None:
@@ -244,12 +247,17 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
                       for window in ("across_after", "within_after") for flag in DAY_FLAGS)
     columns = ", ".join(f"{flag}_{column}" for column in ("prior", "prior_in_sequence", "last", "last_in_sequence")
                         for flag in DAY_FLAGS)
-    read = ", ".join(("contact_id", "sequence_id", "status", *ROLLUP_COLUMNS))
+    # The score and latest event of the row's day, and of the contact's rows from that day on.
+    scores = ", ".join(f"{_SCORE[kind]} AS score_{kind}" for kind in ("human", "all"))
+    scores_from = (f"SUM(score_human) OVER from_day, SUM(score_all) OVER from_day, "
+                   f"COALESCE(MAX(last_event) OVER from_day, {NO_EVENT_SQL})")
+    read = ", ".join(("contact_id", "sequence_id", "status", "last_event_at", *ROLLUP_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {DAY_PARTS} (account_id, contact_id, sequence_id, day, {columns}) "
-            f"SELECT %s, contact_id, sequence_id, day, {priors}, {lasts} FROM "
-            f"(SELECT contact_id, sequence_id, day, {has} FROM "
+            f"INSERT INTO {DAY_PARTS} (account_id, contact_id, sequence_id, day, {columns}, score_human_from, "
+            f"score_all_from, last_event_from) "
+            f"SELECT %s, contact_id, sequence_id, day, {priors}, {lasts}, {scores_from} FROM "
+            f"(SELECT contact_id, sequence_id, day, {has}, {scores}, MAX(last_event_at) AS last_event FROM "
             f"(SELECT {read}, {day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
             f"GROUP BY contact_id, sequence_id, day) day_rows {DAY_WINDOWS}",
             [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED])

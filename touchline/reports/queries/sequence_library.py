@@ -177,7 +177,7 @@ class HighlyEngagedContacts(SequenceReport):
         selected = enrollments_selected(f)
         # Per contact, the engagement rollup of its selected enrollments: event counts and the latest event
         # (NO_EVENT without one). Account-wide: each contact's part of the totals, already summed and ranked by an
-        # index; over a date range: the range's rows of the contacts met walking that ranking.
+        # index; over a date range: the range's rows of the contacts met walking the day parts' ranking.
         per_contact = (selected.values("contact_id").order_by().annotate(
             opens=Sum(opens_column(f)), clicks=Sum(clicks_column(f)), replies=Sum("replies_received"),
             meetings=Sum("meetings_booked"),
@@ -187,7 +187,8 @@ class HighlyEngagedContacts(SequenceReport):
         scan = per_contact.order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS]
         if query.use_totals and f.enrolled.start is not None:
             def walked_or_scanned(fetched) -> list[dict] | QuerySet:
-                found = top_contacts_in_range(f, lambda ids: per_contact.filter(contact_id__in=ids), TOP_CONTACTS)
+                found = top_contacts_in_range(f, query.account.time_zone,
+                                              lambda ids: per_contact.filter(contact_id__in=ids), TOP_CONTACTS)
                 return scan if found is None else found
 
             top = Then(walked_or_scanned)

@@ -235,11 +235,12 @@ def test_filters_beyond_a_sequence_or_a_date_range_scan_the_enrollments(account,
         assert report.parse(account, {"machine": "1"}, now=timezone.now()).use_totals
 
 
-@pytest.mark.parametrize("steps", [1, 3, 20])
+@pytest.mark.parametrize("steps", [1, 2, 3])
 def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(steps, two_sequences, sink,
                                                                                 monkeypatch):
-    """A top 3, walked 2 contacts at a time: the walk stops early, walks everyone, or (after `steps`) gives up
-    to the scan — every way the same rows as the scan, on every range starting or ending on an enrollment day."""
+    """A top 3, walked 2 contacts at a time over the day parts' ranking: the walk stops early, walks everyone, or
+    (after `steps`) gives up to the scan — every way the same rows as the scan, on every range starting or ending
+    on an enrollment day."""
     first, second = two_sequences
     contacts = random_history(random.Random(11), first, sink.url, steps=50)
     random_history(random.Random(12), second, sink.url, steps=40, start=MONDAY + timedelta(days=20),
@@ -247,6 +248,7 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
     monkeypatch.setattr(sequence_library, "TOP_CONTACTS", 3)
     monkeypatch.setattr(analytics, "RANK_BATCH", 2)
     monkeypatch.setattr(analytics, "RANK_BATCHES", steps)
+    monkeypatch.setattr(analytics, "RANK_SCAN_ROWS", 0)
     outcomes = []
 
     def recorded(*args, **kwargs):
@@ -260,8 +262,15 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
             for machine in ("0", "1"):
                 both = _both_ways(first.account, "highly_engaged_contacts", params | {"machine": machine})
                 assert both[0] == both[1], (params, machine)
-    # One step of 2 never holds a top 3; 3 steps sometimes do; 20 steps walk past every contact.
-    assert set(outcomes) == {1: {"scan"}, 3: {"walk", "scan"}, 20: {"walk"}}[steps]
+    # One step of 2 holds a top 3 only when the range has fewer contacts with a score (all walked); two steps
+    # sometimes do; three always do on these histories.
+    assert set(outcomes) == {1: {"walk", "scan"}, 2: {"walk", "scan"}, 3: {"walk"}}[steps]
+    # A range of fewer day parts than RANK_SCAN_ROWS is scanned without a walk.
+    monkeypatch.setattr(analytics, "RANK_SCAN_ROWS", 20_000)
+    outcomes.clear()
+    with scope(account=first.account):
+        _both_ways(first.account, "highly_engaged_contacts", _boundary_ranges(first.account)[0])
+    assert outcomes == ["scan"]
 
 
 def test_a_range_is_read_from_its_own_rows_or_from_the_rows_after_it_whichever_are_fewer(cadence, sink):
