@@ -197,13 +197,21 @@ def _parts_insert(account_id: int, contacts_sql: str, contacts_params: list, zon
                 f"GROUP BY contact_id, grain_key",
                 [account_id, *key_params, *contacts_params, EnrollmentStatus.SCHEDULED])
         # The TEMPLATE grain, from the sent messages of the same enrollments.
+        messages, messages_params = _sent_messages(contacts_sql, contacts_params)
         cursor.execute(
             f"INSERT INTO {PARTS} (account_id, contact_id, grain, grain_key, {columns}) "
             f"SELECT %s, e.contact_id, {int(TotalsGrain.TEMPLATE)}, COALESCE(m.template_id, 0), "
-            f"{', '.join(MESSAGE_AGGREGATES.values())} FROM {MESSAGES} m JOIN "
-            f"(SELECT id, contact_id FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
-            f"ON m.enrollment_id = e.id WHERE m.status = %s GROUP BY e.contact_id, COALESCE(m.template_id, 0)",
-            [account_id, *contacts_params, EnrollmentStatus.SCHEDULED, MessageStatus.SENT])
+            f"{', '.join(MESSAGE_AGGREGATES.values())} {messages} GROUP BY e.contact_id, COALESCE(m.template_id, 0)",
+            [account_id, *messages_params])
+
+
+def _sent_messages(contacts_sql: str, contacts_params: list, columns: str = "", columns_params: tuple = ()
+                   ) -> tuple[str, list]:
+    """FROM and WHERE of the sent messages (m) of the not-scheduled enrollments (e: id, contact_id and `columns`)
+    selected by `contacts_sql`: what the TEMPLATE grain and the template-day parts count."""
+    return (f"FROM {MESSAGES} m JOIN (SELECT id, contact_id{columns} FROM {ENROLLMENTS} "
+            f"WHERE {contacts_sql} AND status <> %s) e ON m.enrollment_id = e.id WHERE m.status = %s",
+            [*columns_params, *contacts_params, EnrollmentStatus.SCHEDULED, MessageStatus.SENT])
 
 
 # Date ranges ------------------------------------------------------------------------------------------------------
@@ -268,16 +276,16 @@ def _template_day_parts_insert(account_id: int, contacts_sql: str, contacts_para
     enrollment table): their sent messages' counts per template, enrolling user and enrollment day."""
     day_sql, day_params = local_day_number_sql("enrolled_at", time_zone)
     counts = ", ".join(MESSAGE_AGGREGATES[m] for m in MESSAGE_MEASURES)
+    messages, messages_params = _sent_messages(
+        contacts_sql, contacts_params, f", COALESCE(enrolled_by_id, 0) AS enrolled_by_id, {day_sql} AS day",
+        tuple(day_params))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {TEMPLATE_DAY_PARTS} (account_id, contact_id, template_key, enrolled_by_key, day, "
             f"{', '.join(MESSAGE_MEASURES)}) "
-            f"SELECT %s, e.contact_id, COALESCE(m.template_id, 0), e.enrolled_by_id, e.day, {counts} "
-            f"FROM {MESSAGES} m JOIN (SELECT id, contact_id, COALESCE(enrolled_by_id, 0) AS enrolled_by_id, "
-            f"{day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
-            f"ON m.enrollment_id = e.id WHERE m.status = %s "
+            f"SELECT %s, e.contact_id, COALESCE(m.template_id, 0), e.enrolled_by_id, e.day, {counts} {messages} "
             f"GROUP BY e.contact_id, COALESCE(m.template_id, 0), e.enrolled_by_id, e.day",
-            [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED, MessageStatus.SENT])
+            [account_id, *messages_params])
 
 
 @dataclass(frozen=True)
