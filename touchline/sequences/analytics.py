@@ -149,11 +149,11 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     those contacts' ranking rows over the range, as the scan computes them.
 
     Exact: a contact's first day part in the range [a, b) (its only one there with `enrolled_prior < a`) holds
-    its score and latest event from day a on, which bound its score and latest event in the range (equal unless
-    it has rows from day b on). The walk reads those rows in the order of that bound — the ranking index —
-    RANK_BATCH at a time, scores their contacts over the range, and stops once the `limit`-th best ranks ahead of
-    the last row read: no contact after it can enter. Returns None for a range of few rows (RANK_SCAN_ROWS), or
-    when the walk has not stopped within RANK_BATCHES steps: the caller scans."""
+    its score and latest event from day a on, which bound its score and latest event in the range — and are
+    them when it has no row from day b on. The walk reads those rows in the order of that bound (the ranking
+    index), RANK_BATCH at a time; the contacts with rows after the range are scored over it. It stops once the
+    `limit`-th best ranks ahead of the last row read: no contact after it can enter. Returns None for a range of
+    few rows (RANK_SCAN_ROWS), or when the walk has not stopped within RANK_BATCHES steps: the caller scans."""
     first, after_last = day_range(f, time_zone)
     rows = SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0, day__gte=first,
                                            day__lt=after_last).aggregate(n=Sum("rows", default=0))["n"]
@@ -166,15 +166,19 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
               .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
                                                      enrolled_prior__lt=first)
               .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
-              .values("contact_id", score=F(f"score_{kind}_from"), last_event=F("last_event_from")))
+              .values("contact_id", "contact_last_day", score=F(f"score_{kind}_from"),
+                      last_event=F("last_event_from")))
     best: list[dict] = []
     for step in range(RANK_BATCHES):
         walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
-        best = sorted([*best, *per_contact([row["contact_id"] for row in walked])], key=rank_key)[:limit]
-        if len(walked) < RANK_BATCH:  # every contact with a score in the range was walked
-            return best
-        if len(best) == limit and rank_key(best[-1]) < rank_key(walked[-1]):
-            return best
+        bounded = [row["contact_id"] for row in walked if row["contact_last_day"] >= after_last]
+        ranked_rows = [row for row in walked if row["contact_last_day"] < after_last]
+        if bounded:
+            ranked_rows += per_contact(bounded)
+        best = sorted([*best, *ranked_rows], key=rank_key)[:limit]
+        if len(walked) < RANK_BATCH or len(best) == limit and rank_key(best[-1]) < rank_key(walked[-1]):
+            # Every contact with a score in the range was walked, or none after the last one read can enter.
+            return sorted(per_contact([row["contact_id"] for row in best]), key=rank_key)
     return None
 
 

@@ -587,7 +587,8 @@ class ContactDayPart(AccountOwned):
 
     `score_<kind>_from` and `last_event_from` are the contact's engagement score and latest event over its rows on
     or after this row's day (all sequences): at a contact's first row in a range, a bound of its rank in the
-    range, which "Highly engaged contacts" walks in index order (`analytics.top_contacts_in_range`)."""
+    range, which "Highly engaged contacts" walks in index order (`analytics.top_contacts_in_range`). The bound is
+    the rank itself when the contact has no row after the range: `contact_last_day` is its latest row's day."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     contact_id = models.BigIntegerField()
@@ -628,6 +629,7 @@ class ContactDayPart(AccountOwned):
     score_human_from = models.PositiveIntegerField(default=0)
     score_all_from = models.PositiveIntegerField(default=0)
     last_event_from = models.DateTimeField(default=NO_EVENT)
+    contact_last_day = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "contact_id", "sequence_id", "day"],
@@ -640,7 +642,7 @@ class ContactDayPart(AccountOwned):
                                 name="day_part_by_sequence"),
                    # The ranking over a range's first rows, read in order; the day and prior pick those rows.
                    *(models.Index(fields=["account", f"-score_{kind}_from", "-last_event_from", "contact_id", "day",
-                                          "enrolled_prior"], name=f"day_part_rank_{kind}")
+                                          "enrolled_prior", "contact_last_day"], name=f"day_part_rank_{kind}")
                      for kind in ("human", "all"))]
 
     def __str__(self) -> str:

@@ -255,15 +255,16 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
                       for window in ("across_after", "within_after") for flag in DAY_FLAGS)
     columns = ", ".join(f"{flag}_{column}" for column in ("prior", "prior_in_sequence", "last", "last_in_sequence")
                         for flag in DAY_FLAGS)
-    # The score and latest event of the row's day, and of the contact's rows from that day on.
+    # The score and latest event of the row's day, and of the contact's rows from that day on; the contact's latest
+    # day (the first row in from_day's order is the contact's latest).
     scores = ", ".join(f"{_SCORE[kind]} AS score_{kind}" for kind in ("human", "all"))
     scores_from = (f"SUM(score_human) OVER from_day, SUM(score_all) OVER from_day, "
-                   f"COALESCE(MAX(last_event) OVER from_day, {NO_EVENT_SQL})")
+                   f"COALESCE(MAX(last_event) OVER from_day, {NO_EVENT_SQL}), MAX(day) OVER from_day")
     read = ", ".join(("contact_id", "sequence_id", "status", "last_event_at", *ROLLUP_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {DAY_PARTS} (account_id, contact_id, sequence_id, day, {columns}, score_human_from, "
-            f"score_all_from, last_event_from) "
+            f"score_all_from, last_event_from, contact_last_day) "
             f"SELECT %s, contact_id, sequence_id, day, {priors}, {lasts}, {scores_from} FROM "
             f"(SELECT contact_id, sequence_id, day, {has}, {scores}, MAX(last_event_at) AS last_event FROM "
             f"(SELECT {read}, {day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
