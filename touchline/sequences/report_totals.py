@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from touchline.core.db import local_day_number_sql
+from touchline.core.db import local_day_number_sql, sqlite_page_cache
 from touchline.core.models import Account
 from touchline.sequences.models import (
     DAY_FLAGS,
@@ -359,9 +359,17 @@ def _dirty_take(account_id: int) -> list[int]:
         return sorted({row[0] for row in cursor.fetchall()})
 
 
+REBUILD_PAGE_CACHE_MIB = 256
+
+
 @transaction.atomic
 def sequence_totals_rebuild(*, account: Account) -> int:
     """Recompute the account's parts and totals from its enrollments. Returns its number of enrolled contacts."""
+    with sqlite_page_cache(REBUILD_PAGE_CACHE_MIB):
+        return _rebuild(account)
+
+
+def _rebuild(account: Account) -> int:
     now = timezone.now()
     state = _state_locked(account)
     with connection.cursor() as cursor:

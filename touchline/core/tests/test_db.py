@@ -1,7 +1,7 @@
 import pytest
 from django.db import connection
 
-from touchline.core.db import QueryTimeout, time_budget
+from touchline.core.db import QueryTimeout, is_sqlite, sqlite_page_cache, time_budget
 
 # A query that takes far longer than the budget on both databases: a large cross join counted.
 SLOW_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
@@ -96,3 +96,21 @@ def test_local_day_and_month_sql_can_sit_in_a_parameterised_statement_that_djang
             cursor.execute(f"SELECT {sql} FROM (SELECT {instant} AS at) t", (*params, at))
             assert cursor.fetchone()[0] is not None
     assert len(captured.captured_queries) == 3
+
+
+@pytest.mark.django_db
+def test_sqlite_page_cache_is_raised_meanwhile_and_restored_after_even_on_an_error():
+    def cache_size() -> int | None:
+        if not is_sqlite():
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return cursor.fetchone()[0]
+
+    before = cache_size()
+    with sqlite_page_cache(64):
+        assert cache_size() == (-64 * 1024 if is_sqlite() else None)
+    assert cache_size() == before
+    with pytest.raises(ZeroDivisionError), sqlite_page_cache(8):
+        1 / 0  # noqa: B018
+    assert cache_size() == before
