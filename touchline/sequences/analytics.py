@@ -155,9 +155,7 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     `limit`-th best ranks ahead of the last row read: no contact after it can enter. Returns None for a range of
     few rows (RANK_SCAN_ROWS), or when the walk has not stopped within RANK_BATCHES steps: the caller scans."""
     first, after_last = day_range(f, time_zone)
-    rows = SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0, day__gte=first,
-                                           day__lt=after_last).aggregate(n=Sum("rows", default=0))["n"]
-    if rows < RANK_SCAN_ROWS:
+    if range_day_parts(f, time_zone)["in_range"] < RANK_SCAN_ROWS:
         return None
     kind = engagement_kind(f)
     # The day is compared as an expression so that no index serves it: SQLite then reads the ranking index in
@@ -211,14 +209,19 @@ DAY_COUNTED = {"enrolled_contacts": "enrolled", "opened_contacts": "opened_{kind
                "live_contacts": "live"}
 
 
-def day_count_plan(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> str:
-    """The cheaper way for `day_counts_sql` to count `f`'s range, by the rows each reads: the all-sequence day
-    totals say how many day parts each day has (a tiny read: one row per day)."""
+def range_day_parts(f: EngagementFilter, time_zone: str) -> dict[str, int]:
+    """How many day parts `f`'s date range has (`in_range`), how many come after it (`after_range`), and how many
+    days have any from its first day on (`days_from_first`): from the all-sequence day totals, one row per day."""
     first, after_last = day_range(f, time_zone)
-    days = SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0).aggregate(
+    return SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0).aggregate(
         in_range=Sum("rows", filter=Q(day__gte=first, day__lt=after_last), default=0),
         after_range=Sum("rows", filter=Q(day__gte=after_last), default=0),
         days_from_first=Count("pk", filter=Q(day__gte=first)))
+
+
+def day_count_plan(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> str:
+    """The cheaper way for `day_counts_sql` to count `f`'s range, by the rows each reads."""
+    days = range_day_parts(f, time_zone)
     totals_read = days["days_from_first"] * (Sequence.objects.filter(account_id=f.account_id).count()
                                              if per_sequence else 1)
     return AFTER_RANGE if days["after_range"] + totals_read < days["in_range"] else IN_RANGE
