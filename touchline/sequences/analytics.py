@@ -32,6 +32,7 @@ from touchline.sequences.models import (
     RUNNING_STATUSES,
     ContactDayPart,
     ContactTotalsPart,
+    DayPriorTotal,
     Enrollment,
     EnrollmentStatus,
     Sequence,
@@ -220,7 +221,8 @@ def range_day_parts(f: EngagementFilter, time_zone: str) -> dict[str, int]:
 
 
 def day_count_plan(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False) -> str:
-    """The cheaper way for `day_counts_sql` to count `f`'s range, by the rows each reads."""
+    """The cheaper way for `day_counts_sql` to count `f`'s range, by the rows each reads (day parts standing for
+    the sets of priors they are counted in)."""
     days = range_day_parts(f, time_zone)
     totals_read = days["days_from_first"] * (Sequence.objects.filter(account_id=f.account_id).count()
                                              if per_sequence else 1)
@@ -230,8 +232,9 @@ def day_count_plan(f: EngagementFilter, time_zone: str, *, per_sequence: bool = 
 def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False, plan: str | None = None
                    ) -> tuple[str, list]:
     """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (all sequences, no other filter)
-    from the day parts (`ContactDayPart`): one row, or with `per_sequence` one per sequence (`sequence_id`) with
-    contacts in the range. `plan` (default: `day_count_plan`'s) says which rows are read; both give the same.
+    from the day parts (`ContactDayPart`), as counted per day and set of prior days (`DayPriorTotal`) and per day
+    (`SequenceDayTotal`): one row, or with `per_sequence` one per sequence (`sequence_id`) with contacts in the
+    range. `plan` (default: `day_count_plan`'s) says which rows are read; both give the same.
 
     A contact counts once per flag — across sequences, or within each — at its first day row in the range with
     that flag, the only one whose prior day is before the range's first day a. IN_RANGE sums that over the rows
@@ -272,15 +275,16 @@ def _per_sequence(f: EngagementFilter, table: str, counts: str, condition: str) 
 
 def _day_parts_counts(f: EngagementFilter, counted: dict[str, str], first: int, days: str, days_params: list,
                       per_sequence: bool) -> tuple[str, list]:
-    """Per counted flag, the day parts on `days` whose prior day with the flag is before `first`."""
-    suffix = "_prior_in_sequence" if per_sequence else "_prior"
-    counts = ", ".join(f"COUNT(CASE WHEN d.{flag}{suffix} < %s THEN 1 END) AS {key}" for key, flag in counted.items())
+    """Per counted flag, the day parts on `days` whose prior day with the flag is before `first`: summed from the
+    counts of the day parts per day and set of priors (`DayPriorTotal`)."""
+    counts = ", ".join(f"SUM(CASE WHEN d.{flag}_prior < %s THEN d.rows ELSE 0 END) AS {key}"
+                       for key, flag in counted.items())
     counts_params = [first] * len(counted)
-    table = ContactDayPart._meta.db_table
+    table = DayPriorTotal._meta.db_table
     if not per_sequence:
-        return (f"SELECT {counts} FROM {table} d WHERE d.account_id = %s AND {days}",
+        return (f"SELECT {counts} FROM {table} d WHERE d.account_id = %s AND d.sequence_key = 0 AND {days}",
                 [*counts_params, f.account_id, *days_params])
-    sql, params = _per_sequence(f, table, counts, f"d.sequence_id = s.id AND {days}")
+    sql, params = _per_sequence(f, table, counts, f"d.sequence_key = s.id AND {days}")
     return sql, [*counts_params, *params, *days_params]
 
 

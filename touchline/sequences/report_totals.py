@@ -16,8 +16,9 @@ event: whether an open adds an "opened" contact depends on the contact's other e
   the dirty contacts and, set-based, subtracts their old parts from the totals, recomputes their parts from
   their enrollments, and adds the new parts back. Subtract-then-add makes each refresh exact whatever changed.
 - Two more kinds of rows are kept by the same refresh, per dirty contact: the day parts, which answer a date range
-  across sequences ("Date ranges" below), and email performance's counts per template, enrollment day and
-  enrolling user (`TemplateDayPart`, summed into `TemplateDayTotal` like the parts into the totals).
+  across sequences ("Date ranges" below; counted per day and set of prior days into `DayPriorTotal`, and per day
+  into `SequenceDayTotal`), and email performance's counts per template, enrollment day and enrolling user
+  (`TemplateDayPart`, summed into `TemplateDayTotal` like the parts into the totals).
 - Reports refresh first (`Report.prepare`), so a total is never stale; the worker refreshes every few seconds
   so the report's share of that work stays small. `sequence_totals_rebuild` recomputes an account from scratch
   (first use, a time-zone change, repairs).
@@ -47,6 +48,7 @@ from touchline.sequences.models import (
     RUNNING_STATUSES,
     ContactDayPart,
     ContactTotalsPart,
+    DayPriorTotal,
     Enrollment,
     EnrollmentStatus,
     MessageStatus,
@@ -313,10 +315,18 @@ def _day_totals(sequence_key: str, suffix: str) -> Rollup:
     return Rollup(DAY_PARTS, DAY_TOTALS, {"sequence_key": sequence_key, "day": "day"}, measures, "rows = 0")
 
 
+def _day_priors(sequence_key: str, suffix: str) -> Rollup:
+    """The day parts counted per (`sequence_key`, day, their `_prior{suffix}` days) into `DayPriorTotal`."""
+    priors = {f"{flag}_prior": f"{flag}_prior{suffix}" for flag in DAY_FLAGS}
+    keys = {"sequence_key": sequence_key, "day": "day"} | priors
+    return Rollup(DAY_PARTS, DayPriorTotal._meta.db_table, keys, {"rows": "1"}, "rows = 0")
+
+
 GRAINS = Rollup.same_names(PARTS, TOTALS, ("grain", "grain_key"), MEASURES, "contacts = 0")
 TEMPLATE_DAYS = Rollup.same_names(TEMPLATE_DAY_PARTS, TemplateDayTotal._meta.db_table,
                                   ("day", "template_key", "enrolled_by_key"), MESSAGE_MEASURES, "messages_sent = 0")
-ROLLUPS = (GRAINS, TEMPLATE_DAYS, _day_totals("0", ""), _day_totals("sequence_id", "_in_sequence"))
+ROLLUPS = (GRAINS, TEMPLATE_DAYS, _day_totals("0", ""), _day_totals("sequence_id", "_in_sequence"),
+           _day_priors("0", ""), _day_priors("sequence_id", "_in_sequence"))
 
 
 def _totals_apply(rollup: Rollup, account_id: int, contacts_sql: str, contacts_params: list, sign: str) -> None:

@@ -24,6 +24,7 @@ from touchline.sequences import analytics
 from touchline.sequences.models import (
     ContactDayPart,
     ContactTotalsPart,
+    DayPriorTotal,
     Enrollment,
     EnrollmentStatus,
     Inbox,
@@ -125,6 +126,7 @@ def _stored(account) -> dict[str, set]:
     day_columns = [f.name for f in ContactDayPart._meta.get_fields() if f.name not in ("id", "account")]
     messages = [f.name for f in MessageCounts._meta.get_fields()]
     day_totals = [f.name for f in SequenceDayTotal._meta.get_fields() if f.name not in ("id", "account")]
+    prior_totals = [f.name for f in DayPriorTotal._meta.get_fields() if f.name not in ("id", "account")]
     with scopes_disabled():
         return {"parts": rows(ContactTotalsPart, "contact_id", "grain", "grain_key", *MEASURES, "score_human",
                               "score_all", "last_event_at"),
@@ -133,7 +135,8 @@ def _stored(account) -> dict[str, set]:
                 "template day parts": rows(TemplateDayPart, "contact_id", "template_key", "enrolled_by_key", "day",
                                            *messages),
                 "template day totals": rows(TemplateDayTotal, "template_key", "enrolled_by_key", "day", *messages),
-                "day totals": rows(SequenceDayTotal, *day_totals)}
+                "day totals": rows(SequenceDayTotal, *day_totals),
+                "day prior totals": rows(DayPriorTotal, *prior_totals)}
 
 
 @pytest.fixture
