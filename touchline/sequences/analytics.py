@@ -182,10 +182,12 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
 
 
 def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:
-    """Contacts across all sequences by engagement score, highest first (read in the ranking index's order),
-    each with its event counts: the account-wide "Highly engaged contacts"."""
+    """Contacts across all sequences — all their enrollments, or those by `f`'s enrolling user — by engagement
+    score, highest first (read in the ranking index's order), each with its event counts: "Highly engaged
+    contacts" account-wide or of one user."""
     kind = engagement_kind(f)
-    return (ContactTotalsPart.objects.filter(account_id=f.account_id, grain=TotalsGrain.ACCOUNT,
+    grain, key = (TotalsGrain.ACCOUNT, 0) if f.enrolled_by_id is None else (TotalsGrain.USER, f.enrolled_by_id)
+    return (ContactTotalsPart.objects.filter(account_id=f.account_id, grain=grain, grain_key=key,
                                              **{f"score_{kind}__gt": 0})
             .order_by(f"-score_{kind}", "-last_event_at", "contact_id")
             .values("contact_id", "replies", "meetings", opens=F(f"opens_{kind}"), clicks=F(f"clicks_{kind}"),

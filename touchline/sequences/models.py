@@ -548,12 +548,12 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
         constraints = [models.UniqueConstraint(fields=["account", "contact_id", "grain", "grain_key"],
                                                name="totals_part_once")]
         indexes = [
-            # Highly engaged contacts across all sequences: the top of the ranking, read in index order. Partial:
-            # only the all-sequences parts are ranked, a sixth of the parts.
-            models.Index(fields=["account", "-score_human", "-last_event_at", "contact_id"],
-                         condition=Q(grain=TotalsGrain.ACCOUNT), name="totals_part_rank_human"),
-            models.Index(fields=["account", "-score_all", "-last_event_at", "contact_id"],
-                         condition=Q(grain=TotalsGrain.ACCOUNT), name="totals_part_rank_all"),
+            # Highly engaged contacts across all sequences, or of one enrolling user: the top of the ranking,
+            # read in index order. Partial: only the all-sequences and the user parts are ranked.
+            *(models.Index(fields=["account", "grain", "grain_key", f"-score_{kind}", "-last_event_at", "contact_id"],
+                           condition=Q(grain__in=[TotalsGrain.ACCOUNT, TotalsGrain.USER]),
+                           name=f"totals_part_rank_{kind}")
+              for kind in ("human", "all")),
         ]
 
     def __str__(self) -> str:

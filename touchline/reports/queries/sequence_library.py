@@ -170,14 +170,15 @@ class HighlyEngagedContacts(SequenceReport):
                    "click, 1 an open; with company, sequence status, last and next step, emails sent, opens, clicks.")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        return account_wide(f) and not f.sequence_ids or dated_account_wide(f)
+        return account_wide(f, by_user=True) and not f.sequence_ids or dated_account_wide(f)
 
     def build(self, query: EngagementQuery):
         f = query.filter
         selected = enrollments_selected(f)
         # Per contact, the engagement rollup of its selected enrollments: event counts and the latest event
-        # (NO_EVENT without one). Account-wide: each contact's part of the totals, already summed and ranked by an
-        # index; over a date range: the range's rows of the contacts met walking the day parts' ranking.
+        # (NO_EVENT without one). Account-wide or of one user: each contact's part of the totals, already summed
+        # and ranked by an index; over a date range: the range's rows of the contacts met walking the day parts'
+        # ranking.
         per_contact = (selected.values("contact_id").order_by().annotate(
             opens=Sum(opens_column(f)), clicks=Sum(clicks_column(f)), replies=Sum("replies_received"),
             meetings=Sum("meetings_booked"),

@@ -48,7 +48,8 @@ CASES = [("sequence_summary", {}), ("sequence_summary", {"sequence": "first"}),
          ("sequence_summary", {"sequence": "second"}), ("sequence_performance", {}),
          ("sequence_performance", {"sequence": "second"}), ("sequence_enrollments_by_month", {}),
          ("sequence_sender_score", {}), ("highly_engaged_contacts", {}), ("email_performance", {}),
-         ("email_performance", {"show": "counts"})]
+         ("email_performance", {"show": "counts"}), ("highly_engaged_contacts", {"enrolled_by": "first"}),
+         ("highly_engaged_contacts", {"enrolled_by": "second"})]
 # Enrollment date ranges read the day parts: one starting inside the first history and ending inside the second
 # (contacts enrolled before the range must still count once in it), the second history alone, one day, all of
 # 2026, and one starting before 1970 (day numbers below zero).
