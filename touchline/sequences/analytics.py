@@ -158,15 +158,7 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     first, after_last = day_range(f, time_zone)
     if range_day_parts(f, time_zone)["in_range"] < RANK_SCAN_ROWS:
         return None
-    kind = engagement_kind(f)
-    # The day is compared as an expression so that no index serves it: SQLite then reads the ranking index in
-    # order (and stops at the batch's end) instead of the range's rows and a sort.
-    ranked = (ContactDayPart.objects.filter(account_id=f.account_id, **{f"score_{kind}_from__gt": 0})
-              .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
-                                                     enrolled_prior__lt=first)
-              .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
-              .values("contact_id", "contact_last_day", score=F(f"score_{kind}_from"),
-                      last_event=F("last_event_from")))
+    ranked = range_ranking(f, first, after_last)
     best: list[dict] = []
     for step in range(RANK_BATCHES):
         walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
@@ -179,6 +171,19 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
             # Every contact with a score in the range was walked, or none after the last one read can enter.
             return sorted(per_contact([row["contact_id"] for row in best]), key=rank_key)
     return None
+
+
+def range_ranking(f: EngagementFilter, first: int, after_last: int) -> QuerySet[ContactDayPart]:
+    """The contacts' first day parts in the range of days [first, after_last), by the rank they bound."""
+    kind = engagement_kind(f)
+    # The day is compared as an expression so that no index serves it: SQLite then reads the ranking index in
+    # order (and stops at the batch's end) instead of the range's rows and a sort.
+    return (ContactDayPart.objects.filter(account_id=f.account_id, **{f"score_{kind}_from__gt": 0})
+            .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
+                                                   enrolled_prior__lt=first)
+            .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
+            .values("contact_id", "contact_last_day", score=F(f"score_{kind}_from"),
+                    last_event=F("last_event_from")))
 
 
 def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:

@@ -549,10 +549,12 @@ class ContactTotalsPart(AccountOwned, TotalsMeasures):
                                                name="totals_part_once")]
         indexes = [
             # Highly engaged contacts across all sequences, or of one enrolling user: the top of the ranking,
-            # read in index order. Partial: only the all-sequences and the user parts are ranked.
-            *(models.Index(fields=["account", "grain", "grain_key", f"-score_{kind}", "-last_event_at", "contact_id"],
-                           condition=Q(grain__in=[TotalsGrain.ACCOUNT, TotalsGrain.USER]),
-                           name=f"totals_part_rank_{kind}")
+            # read in index order. Partial, one grain each: only the all-sequences and the user parts are ranked,
+            # and SQLite uses a partial index only when the query names its condition (`grain = 3` does not
+            # imply `grain IN (0, 3)` to it).
+            *(models.Index(fields=["account", "grain_key", f"-score_{kind}", "-last_event_at", "contact_id"],
+                           condition=Q(grain=grain), name=f"totals_part_rank_{name}_{kind}")
+              for grain, name in ((TotalsGrain.ACCOUNT, "account"), (TotalsGrain.USER, "user"))
               for kind in ("human", "all")),
         ]
 
