@@ -266,7 +266,10 @@ def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: 
                  ("sequence_summary", {"enrolled": "last_year"}),
                  ("highly_engaged_contacts", {"enrolled": "last_30_days"}),
                  ("highly_engaged_contacts", {"enrolled": "this_year"}),
-                 ("highly_engaged_contacts", {"enrolled": "last_year"})]
+                 ("highly_engaged_contacts", {"enrolled": "last_year"}),
+                 # One enrolling user: its ranked parts; with a date range or per sequence, still a scan.
+                 ("highly_engaged_contacts", {"enrolled_by": user}), ("sequence_performance", {"enrolled_by": user}),
+                 ("sequence_summary", {"enrolled_by": user, "enrolled": "last_90_days"})]
         if explain:
             _explain(account, cases)
         for key, params in cases:
