@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 
-from touchline.core.db import local_day_number
+from touchline.core.db import local_day_number, serial_plans
 from touchline.core.timeframes import Timeframe
 from touchline.sequences.models import (
     NO_EVENT,
@@ -161,7 +161,8 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     ranked = range_ranking(f, first, after_last)
     best: list[dict] = []
     for step in range(RANK_BATCHES):
-        walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
+        with serial_plans():
+            walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
         bounded = [row["contact_id"] for row in walked if row["contact_last_day"] >= after_last]
         ranked_rows = [row for row in walked if row["contact_last_day"] < after_last]
         if bounded:

@@ -1,7 +1,7 @@
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
-from touchline.core.db import QueryTimeout, is_sqlite, sqlite_page_cache, time_budget
+from touchline.core.db import QueryTimeout, is_postgresql, is_sqlite, serial_plans, sqlite_page_cache, time_budget
 
 # A query that takes far longer than the budget on both databases: a large cross join counted.
 SLOW_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
@@ -114,3 +114,22 @@ def test_sqlite_page_cache_is_raised_meanwhile_and_restored_after_even_on_an_err
     with pytest.raises(ZeroDivisionError), sqlite_page_cache(8):
         1 / 0  # noqa: B018
     assert cache_size() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serial_plans_turn_parallel_workers_off_meanwhile_and_back_after_even_on_an_error():
+    def workers() -> str | None:
+        if not is_postgresql():
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():  # as a report runs, inside time_budget's transaction
+        before = workers()
+        with serial_plans():
+            assert workers() == ("0" if is_postgresql() else None)
+        assert workers() == before
+        with pytest.raises(ZeroDivisionError), serial_plans():
+            1 / 0  # noqa: B018
+        assert workers() == before
