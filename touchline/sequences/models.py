@@ -574,7 +574,23 @@ DAY_NONE = -(2**31)  # a "prior" of a row with the flag and no earlier one: it c
 NO_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class ContactDayPart(AccountOwned):
+class DayPriors(models.Model):
+    """Per contact flag, the day of a previous day part with the flag (see `ContactDayPart`)."""
+
+    enrolled_prior = models.IntegerField()
+    opened_human_prior = models.IntegerField()
+    opened_all_prior = models.IntegerField()
+    clicked_human_prior = models.IntegerField()
+    clicked_all_prior = models.IntegerField()
+    replied_prior = models.IntegerField()
+    met_prior = models.IntegerField()
+    live_prior = models.IntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class ContactDayPart(AccountOwned, DayPriors):
     """One contact's not-scheduled enrollments in one sequence on one local day (the account's zone), kept by the
     totals' refresh for reports filtered by enrollment date (report_totals.py: "Date ranges").
 
@@ -597,14 +613,6 @@ class ContactDayPart(AccountOwned):
     contact_id = models.BigIntegerField()
     sequence_id = models.BigIntegerField()
     day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
-    enrolled_prior = models.IntegerField()
-    opened_human_prior = models.IntegerField()
-    opened_all_prior = models.IntegerField()
-    clicked_human_prior = models.IntegerField()
-    clicked_all_prior = models.IntegerField()
-    replied_prior = models.IntegerField()
-    met_prior = models.IntegerField()
-    live_prior = models.IntegerField()
     enrolled_prior_in_sequence = models.IntegerField()
     opened_human_prior_in_sequence = models.IntegerField()
     opened_all_prior_in_sequence = models.IntegerField()
@@ -673,7 +681,7 @@ class SequenceDayTotal(AccountOwned):
         return f"sequence {self.sequence_key or 'all'} on day {self.day}: {self.rows} day parts"
 
 
-class DayPriorTotal(AccountOwned):
+class DayPriorTotal(AccountOwned, DayPriors):
     """How many day parts of one local day share one set of prior days: across sequences (`sequence_key` 0, their
     `_prior` days) or in one sequence (their `_prior_in_sequence` days, in the same columns). A day's parts mostly
     share a few sets — a contact's first enrollment has no prior day for any flag — so a range's contacts are
@@ -683,14 +691,6 @@ class DayPriorTotal(AccountOwned):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     sequence_key = models.BigIntegerField()  # the sequence id, 0 for all sequences
     day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
-    enrolled_prior = models.IntegerField()
-    opened_human_prior = models.IntegerField()
-    opened_all_prior = models.IntegerField()
-    clicked_human_prior = models.IntegerField()
-    clicked_all_prior = models.IntegerField()
-    replied_prior = models.IntegerField()
-    met_prior = models.IntegerField()
-    live_prior = models.IntegerField()
     rows = models.PositiveIntegerField(default=0)  # day parts
 
     class Meta:
