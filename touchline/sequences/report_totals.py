@@ -369,6 +369,14 @@ def _dirty_take(account_id: int) -> list[int]:
         return sorted({row[0] for row in cursor.fetchall()})
 
 
+def _every_part_insert(account: Account, contacts_sql: str, contacts_params: list) -> None:
+    """Compute and insert every kind of part — grains, day parts, template-day parts — of the contacts selected
+    by `contacts_sql` (a condition on the enrollment table)."""
+    _parts_insert(account.pk, contacts_sql, contacts_params, ZoneInfo(account.time_zone))
+    _day_parts_insert(account.pk, contacts_sql, contacts_params, account.time_zone)
+    _template_day_parts_insert(account.pk, contacts_sql, contacts_params, account.time_zone)
+
+
 REBUILD_PAGE_CACHE_MIB = 256
 
 
@@ -386,9 +394,7 @@ def _rebuild(account: Account) -> int:
         cursor.execute(f"DELETE FROM {DIRTY} WHERE account_id = %s", [account.pk])
         for table in dict.fromkeys(table for rollup in ROLLUPS for table in (rollup.totals, rollup.parts)):
             cursor.execute(f"DELETE FROM {table} WHERE account_id = %s", [account.pk])
-    _parts_insert(account.pk, "account_id = %s", [account.pk], ZoneInfo(account.time_zone))
-    _day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
-    _template_day_parts_insert(account.pk, "account_id = %s", [account.pk], account.time_zone)
+    _every_part_insert(account, "account_id = %s", [account.pk])
     for rollup in ROLLUPS:
         _totals_apply(rollup, account.pk, "true", [], "+")
     state.time_zone, state.refreshed_at = account.time_zone, now
@@ -408,7 +414,6 @@ def sequence_totals_refresh(*, account: Account) -> int:
         if state.time_zone != account.time_zone:
             return sequence_totals_rebuild(account=account)
         contacts = _dirty_take(account.pk)
-        zone = ZoneInfo(account.time_zone)
         for start in range(0, len(contacts), CHUNK):
             chunk = contacts[start:start + CHUNK]
             selected = f"contact_id IN ({', '.join(['%s'] * len(chunk))})"
@@ -417,10 +422,7 @@ def sequence_totals_refresh(*, account: Account) -> int:
             with connection.cursor() as cursor:
                 for parts in dict.fromkeys(rollup.parts for rollup in ROLLUPS):
                     cursor.execute(f"DELETE FROM {parts} WHERE account_id = %s AND {selected}", [account.pk, *chunk])
-            enrollments = f"account_id = %s AND {selected}"
-            _parts_insert(account.pk, enrollments, [account.pk, *chunk], zone)
-            _day_parts_insert(account.pk, enrollments, [account.pk, *chunk], account.time_zone)
-            _template_day_parts_insert(account.pk, enrollments, [account.pk, *chunk], account.time_zone)
+            _every_part_insert(account, f"account_id = %s AND {selected}", [account.pk, *chunk])
             for rollup in ROLLUPS:
                 _totals_apply(rollup, account.pk, selected, chunk, "+")
         with connection.cursor() as cursor:
