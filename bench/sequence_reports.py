@@ -267,9 +267,16 @@ def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: 
                  ("highly_engaged_contacts", {"enrolled": "last_30_days"}),
                  ("highly_engaged_contacts", {"enrolled": "this_year"}),
                  ("highly_engaged_contacts", {"enrolled": "last_year"}),
-                 # One enrolling user: its ranked parts; with a date range or per sequence, still a scan.
+                 # One enrolling user: its ranked parts; with a date range or per sequence, its day parts.
                  ("highly_engaged_contacts", {"enrolled_by": user}), ("sequence_performance", {"enrolled_by": user}),
-                 ("sequence_summary", {"enrolled_by": user, "enrolled": "last_90_days"})]
+                 ("sequence_summary", {"enrolled_by": user, "enrolled": "last_90_days"}),
+                 ("sequence_summary", {"enrolled_by": user, "enrolled": "this_year"}),
+                 ("sequence_performance", {"enrolled_by": user, "enrolled": "last_90_days"}),
+                 ("highly_engaged_contacts", {"enrolled_by": user, "enrolled": "last_90_days"}),
+                 ("highly_engaged_contacts", {"enrolled_by": user, "enrolled": "this_year"}),
+                 ("sequence_summary", {"enrolled_by": user, "sequence": one}),
+                 # One sequence in a range: its per-sequence day parts.
+                 ("sequence_summary", {"sequence": one, "enrolled": "last_90_days"})]
         if explain:
             _explain(account, cases)
         for key, params in cases:
@@ -282,10 +289,11 @@ def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: 
             label = f"report {key}" + "".join(
                 f" ({k}={'one' if k in ('sequence', 'enrolled_by') else v})" for k, v in params.items())
             rows.append((label, f"p50 {p50:,.0f} ms", f"p95 {p95:,.0f} ms over {repeat} warm runs"))
-        # The Analyze page: its four reports one after another (reports.views.ANALYZE_REPORTS), as it opens and
-        # filtered to the last 90 days and to this year.
+        # The Analyze page: its four reports one after another (reports.views.ANALYZE_REPORTS), as it opens,
+        # filtered to the last 90 days, to this year, and to one user's enrollments of the last 90 days.
         for data, label in (({}, ""), ({"enrolled": "last_90_days"}, ", enrolled last 90 days"),
-                            ({"enrolled": "this_year"}, ", enrolled this year")):
+                            ({"enrolled": "this_year"}, ", enrolled this year"),
+                            ({"enrolled": "last_90_days", "enrolled_by": user}, ", one user, last 90 days")):
             samples = []
             for _ in range(repeat + 1):
                 t0 = clock()

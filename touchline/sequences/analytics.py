@@ -13,7 +13,8 @@ each of them did. Every sequence report is built from these pieces, in SQL.
 - When a report filters nothing but its sequences it reads the account-wide totals instead
   (`touchline.sequences.report_totals`): the same numbers, kept per contact and summed per sequence, month and
   user, so it does not scan every enrollment. `totals_of`, `totals_counts` and `totals_top_contacts` read them.
-  Filtered by enrollment date alone, they read the day parts kept with the totals instead (`day_counts_sql`).
+  Filtered by enrollment date, or by a user per sequence, they read the day parts kept with the totals instead
+  (`day_counts_sql`): over every enrollment, or over one enrolling user's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Val
 from touchline.core.db import local_day_number, serial_plans
 from touchline.core.timeframes import Timeframe
 from touchline.sequences.models import (
+    DAY_NEVER,
+    DAY_NONE,
     NO_EVENT,
     RUNNING_STATUSES,
     ContactDayPart,
@@ -179,7 +182,8 @@ def range_ranking(f: EngagementFilter, first: int, after_last: int) -> QuerySet[
     kind = engagement_kind(f)
     # The day is compared as an expression so that no index serves it: SQLite then reads the ranking index in
     # order (and stops at the batch's end) instead of the range's rows and a sort.
-    return (ContactDayPart.objects.filter(account_id=f.account_id, **{f"score_{kind}_from__gt": 0})
+    return (ContactDayPart.objects.filter(account_id=f.account_id, user_key=day_parts_user_key(f),
+                                          **{f"score_{kind}_from__gt": 0})
             .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
                                                    enrolled_prior__lt=first)
             .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
@@ -202,11 +206,16 @@ def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:
 
 def day_range(f: EngagementFilter, time_zone: str) -> tuple[int, int]:
     """The filter's enrollment date range as day numbers (the first day, the day after the last), as the totals'
-    day columns hold them."""
+    day columns hold them. An open end is the first or last day a prior can mean: every day part is in range."""
     zone = ZoneInfo(time_zone)
-    first, after_last = (local_day_number(moment.astimezone(zone).date())
+    first, after_last = (None if moment is None else local_day_number(moment.astimezone(zone).date())
                          for moment in (f.enrolled.start, f.enrolled.end))
-    return first, after_last
+    return DAY_NONE + 1 if first is None else first, DAY_NEVER if after_last is None else after_last
+
+
+def day_parts_user_key(f: EngagementFilter) -> int:
+    """The set of day parts (`ContactDayPart.user_key`) that answers `f`: its enrolling user's, or every one's."""
+    return f.enrolled_by_id or 0
 
 
 # How `day_counts_sql` reads a range of days [a, b): the day parts in it, or the day totals from a on and the day
@@ -222,7 +231,8 @@ def range_day_parts(f: EngagementFilter, time_zone: str) -> dict[str, int]:
     """How many day parts `f`'s date range has (`in_range`), how many come after it (`after_range`), and how many
     days have any from its first day on (`days_from_first`): from the all-sequence day totals, one row per day."""
     first, after_last = day_range(f, time_zone)
-    return SequenceDayTotal.objects.filter(account_id=f.account_id, sequence_key=0).aggregate(
+    return SequenceDayTotal.objects.filter(account_id=f.account_id, user_key=day_parts_user_key(f),
+                                           sequence_key=0).aggregate(
         in_range=Sum("rows", filter=Q(day__gte=first, day__lt=after_last), default=0),
         after_range=Sum("rows", filter=Q(day__gte=after_last), default=0),
         days_from_first=Count("pk", filter=Q(day__gte=first)))
@@ -232,17 +242,19 @@ def day_count_plan(f: EngagementFilter, time_zone: str, *, per_sequence: bool = 
     """The cheaper way for `day_counts_sql` to count `f`'s range, by the rows each reads (day parts standing for
     the sets of priors they are counted in)."""
     days = range_day_parts(f, time_zone)
-    totals_read = days["days_from_first"] * (Sequence.objects.filter(account_id=f.account_id).count()
-                                             if per_sequence else 1)
+    sequences = (len(f.sequence_ids) or Sequence.objects.filter(account_id=f.account_id).count()) if per_sequence else 1
+    totals_read = days["days_from_first"] * sequences
     return AFTER_RANGE if days["after_range"] + totals_read < days["in_range"] else IN_RANGE
 
 
 def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = False, plan: str | None = None
                    ) -> tuple[str, list]:
-    """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (all sequences, no other filter)
-    from the day parts (`ContactDayPart`), as counted per day and set of prior days (`DayPriorTotal`) and per day
-    (`SequenceDayTotal`): one row, or with `per_sequence` one per sequence (`sequence_id`) with contacts in the
-    range. `plan` (default: `day_count_plan`'s) says which rows are read; both give the same.
+    """SQL of the SEQUENCE_COUNTS metrics over the enrollment date range of `f` (any, all time included), of its
+    enrolling user or of every one, from the day parts (`ContactDayPart`), as counted per day and set of prior
+    days (`DayPriorTotal`) and per day (`SequenceDayTotal`): one row across all sequences, or with `per_sequence`
+    one per sequence (`sequence_id`; `f`'s sequences, or all) with contacts in the range. `f` may not choose a
+    company, nor sequences unless `per_sequence`. `plan` (default: `day_count_plan`'s) says which rows are read;
+    both give the same.
 
     A contact counts once per flag — across sequences, or within each — at its first day row in the range with
     that flag, the only one whose prior day is before the range's first day a. IN_RANGE sums that over the rows
@@ -274,11 +286,14 @@ def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = 
 
 
 def _per_sequence(f: EngagementFilter, table: str, counts: str, condition: str) -> tuple[str, list]:
-    """`counts` over `table` (alias d) for each of the account's sequences, one range of an index starting with
-    (account, sequence) each: CROSS JOIN keeps that order on SQLite, and the rows are grouped as they are read."""
+    """`counts` over `table` (alias d) of `f`'s user key for each of `f`'s sequences (or all the account's), one
+    range of an index starting with (account, user key, sequence) each: CROSS JOIN keeps that order on SQLite,
+    and the rows are grouped as they are read."""
+    chosen = f" AND id IN ({', '.join(['%s'] * len(f.sequence_ids))})" if f.sequence_ids else ""
     return (f"SELECT s.id AS sequence_id, {counts} FROM (SELECT id FROM {Sequence._meta.db_table} "
-            f"WHERE account_id = %s) s CROSS JOIN {table} d WHERE d.account_id = %s AND {condition} GROUP BY s.id",
-            [f.account_id, f.account_id])
+            f"WHERE account_id = %s{chosen}) s CROSS JOIN {table} d WHERE d.account_id = %s AND d.user_key = %s "
+            f"AND {condition} GROUP BY s.id",
+            [f.account_id, *f.sequence_ids, f.account_id, day_parts_user_key(f)])
 
 
 def _day_parts_counts(f: EngagementFilter, counted: dict[str, str], first: int, days: str, days_params: list,
@@ -290,8 +305,8 @@ def _day_parts_counts(f: EngagementFilter, counted: dict[str, str], first: int, 
     counts_params = [first] * len(counted)
     table = DayPriorTotal._meta.db_table
     if not per_sequence:
-        return (f"SELECT {counts} FROM {table} d WHERE d.account_id = %s AND d.sequence_key = 0 AND {days}",
-                [*counts_params, f.account_id, *days_params])
+        return (f"SELECT {counts} FROM {table} d WHERE d.account_id = %s AND d.user_key = %s AND d.sequence_key = 0 "
+                f"AND {days}", [*counts_params, f.account_id, day_parts_user_key(f), *days_params])
     sql, params = _per_sequence(f, table, counts, f"d.sequence_key = s.id AND {days}")
     return sql, [*counts_params, *params, *days_params]
 
@@ -302,8 +317,8 @@ def _day_totals_from(f: EngagementFilter, counted: dict[str, str], first: int, p
     sums = ", ".join(f"SUM(d.{flag}_last) AS {key}" for key, flag in counted.items())
     table = SequenceDayTotal._meta.db_table
     if not per_sequence:
-        return (f"SELECT {sums} FROM {table} d WHERE d.account_id = %s AND d.sequence_key = 0 AND d.day >= %s",
-                [f.account_id, first])
+        return (f"SELECT {sums} FROM {table} d WHERE d.account_id = %s AND d.user_key = %s AND d.sequence_key = 0 "
+                f"AND d.day >= %s", [f.account_id, day_parts_user_key(f), first])
     sql, params = _per_sequence(f, table, sums, "d.sequence_key = s.id AND d.day >= %s")
     return sql, [*params, first]
 

@@ -592,7 +592,10 @@ class DayPriors(models.Model):
 
 class ContactDayPart(AccountOwned, DayPriors):
     """One contact's not-scheduled enrollments in one sequence on one local day (the account's zone), kept by the
-    totals' refresh for reports filtered by enrollment date (report_totals.py: "Date ranges").
+    totals' refresh for reports filtered by enrollment date (report_totals.py: "Date ranges"). Each contact has two
+    sets of rows: one over all its enrollments (`user_key` 0), and one per enrolling user over that user's
+    enrollments (`user_key` the user's id), which answer a date range or a per-sequence table of one user. Every
+    "earlier", "last" and "from this day on" below is within the row's set.
 
     For each flag, `<flag>_prior` is the day of the contact's latest earlier row with that flag across sequences
     (rows in (day, sequence) order), DAY_NONE if none, DAY_NEVER if this row lacks the flag;
@@ -611,6 +614,7 @@ class ContactDayPart(AccountOwned, DayPriors):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     contact_id = models.BigIntegerField()
+    user_key = models.BigIntegerField()  # the enrolling user's id, 0 for the rows over every enrollment
     sequence_id = models.BigIntegerField()
     day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
     enrolled_prior_in_sequence = models.IntegerField()
@@ -643,25 +647,29 @@ class ContactDayPart(AccountOwned, DayPriors):
     contact_last_day = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "contact_id", "sequence_id", "day"],
+        constraints = [models.UniqueConstraint(fields=["account", "contact_id", "user_key", "sequence_id", "day"],
                                                name="day_part_once")]
         # Ranges are counted from the `DayPriorTotal`s; the parts are read in the order of the ranking over a
         # range's first rows, whose day and prior pick those rows.
-        indexes = [*(models.Index(fields=["account", f"-score_{kind}_from", "-last_event_from", "contact_id", "day",
-                                          "enrolled_prior", "contact_last_day"], name=f"day_part_rank_{kind}")
+        indexes = [*(models.Index(fields=["account", "user_key", f"-score_{kind}_from", "-last_event_from",
+                                          "contact_id", "day", "enrolled_prior", "contact_last_day"],
+                                  name=f"day_part_rank_{kind}")
                      for kind in ("human", "all"))]
 
     def __str__(self) -> str:
-        return f"contact {self.contact_id} in sequence {self.sequence_id} on day {self.day}"
+        of_user = f" by user {self.user_key}" if self.user_key else ""
+        return f"contact {self.contact_id} in sequence {self.sequence_id}{of_user} on day {self.day}"
 
 
 class SequenceDayTotal(AccountOwned):
-    """Per local day, across sequences (`sequence_key` 0) or in one sequence: how many day parts there are and how
-    many contacts' last row with each flag falls on it — the sums of the `ContactDayPart`s' `_last` marks (or
-    `_last_in_sequence`). Their sum over the days from a on is the number of contacts with the flag on or after
-    day a, which `analytics.day_counts_sql` needs to count a range from the rows after it."""
+    """Per local day, across sequences (`sequence_key` 0) or in one sequence, over every enrollment (`user_key` 0)
+    or one user's: how many day parts there are and how many contacts' last row with each flag falls on it — the
+    sums of the `ContactDayPart`s' `_last` marks (or `_last_in_sequence`). Their sum over the days from a on is the
+    number of contacts with the flag on or after day a, which `analytics.day_counts_sql` needs to count a range
+    from the rows after it."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
+    user_key = models.BigIntegerField()  # the enrolling user's id, 0 for every enrollment
     sequence_key = models.BigIntegerField()  # the sequence id, 0 for all sequences
     day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
     rows = models.PositiveIntegerField(default=0)  # day parts: the cost of reading the day
@@ -675,10 +683,12 @@ class SequenceDayTotal(AccountOwned):
     live_last = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "sequence_key", "day"], name="day_total_once")]
+        constraints = [models.UniqueConstraint(fields=["account", "user_key", "sequence_key", "day"],
+                                               name="day_total_once")]
 
     def __str__(self) -> str:
-        return f"sequence {self.sequence_key or 'all'} on day {self.day}: {self.rows} day parts"
+        return (f"sequence {self.sequence_key or 'all'}, user {self.user_key or 'any'} on day {self.day}: "
+                f"{self.rows} day parts")
 
 
 class DayPriorTotal(AccountOwned, DayPriors):
@@ -686,22 +696,24 @@ class DayPriorTotal(AccountOwned, DayPriors):
     `_prior` days) or in one sequence (their `_prior_in_sequence` days, in the same columns). A day's parts mostly
     share a few sets — a contact's first enrollment has no prior day for any flag — so a range's contacts are
     counted from far fewer rows than it has day parts (at 2 M enrollments, about 21,000 sets across sequences
-    for 2 M day parts; `analytics.day_counts_sql`)."""
+    for 2 M day parts; `analytics.day_counts_sql`). `user_key` is the day parts' (0: every enrollment)."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
+    user_key = models.BigIntegerField()  # the enrolling user's id, 0 for every enrollment
     sequence_key = models.BigIntegerField()  # the sequence id, 0 for all sequences
     day = models.IntegerField()  # days since 1970-01-01, in the account's time zone
     rows = models.PositiveIntegerField(default=0)  # day parts
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "sequence_key", "day", *DAY_PRIORS],
+        constraints = [models.UniqueConstraint(fields=["account", "user_key", "sequence_key", "day", *DAY_PRIORS],
                                                name="day_prior_total_once")]
         # A range is read from the index alone.
-        indexes = [models.Index(fields=["account", "sequence_key", "day", *DAY_PRIORS, "rows"],
+        indexes = [models.Index(fields=["account", "user_key", "sequence_key", "day", *DAY_PRIORS, "rows"],
                                 name="day_prior_read")]
 
     def __str__(self) -> str:
-        return f"sequence {self.sequence_key or 'all'} on day {self.day}: {self.rows} day parts with one set of priors"
+        return (f"sequence {self.sequence_key or 'all'}, user {self.user_key or 'any'} on day {self.day}: "
+                f"{self.rows} day parts with one set of priors")
 
 
 class TemplateDayPart(AccountOwned, MessageCounts):

@@ -16,7 +16,7 @@ event: whether an open adds an "opened" contact depends on the contact's other e
   the dirty contacts and, set-based, subtracts their old parts from the totals, recomputes their parts from
   their enrollments, and adds the new parts back. Subtract-then-add makes each refresh exact whatever changed.
 - Two more kinds of rows are kept by the same refresh, per dirty contact: the day parts, which answer a date range
-  across sequences ("Date ranges" below; counted per day and set of prior days into `DayPriorTotal`, and per day
+  and a user per sequence, over every enrollment or one user's ("Date ranges" below; counted per day and set of prior days into `DayPriorTotal`, and per day
   into `SequenceDayTotal`), and email performance's counts per template, enrollment day and enrolling user
   (`TemplateDayPart`, summed into `TemplateDayTotal` like the parts into the totals).
 - Reports refresh first (`Report.prepare`), so a total is never stale; the worker refreshes every few seconds
@@ -221,7 +221,9 @@ def _sent_messages(contacts_sql: str, contacts_params: list, columns: str = "", 
 # sum kept per day can answer it. The day parts (`ContactDayPart`) can: one row per contact, sequence and local day,
 # each holding, per flag, the day of the contact's previous row with that flag. Summing "previous day < first day of
 # the range" over the range's rows counts each contact once, at its first row in the range, without grouping by
-# contact (analytics.day_counts_sql). They are rebuilt per dirty contact with the parts.
+# contact (analytics.day_counts_sql). They are rebuilt per dirty contact with the parts: once over all of the
+# contact's enrollments (user key 0), and once per enrolling user over that user's (enrollments without one are
+# in the first set only: a user filter never selects them).
 
 # Each flag of one enrollment row; a day row has the flag if any of its enrollments has it (scanning reports' rules).
 DAY_FLAG_CONDITIONS = {
@@ -237,12 +239,14 @@ DAY_FLAG_CONDITIONS = {
 assert tuple(DAY_FLAG_CONDITIONS) == DAY_FLAGS
 # The rows before this one, and the rows after it: of the contact across sequences in (day, sequence) order, and
 # within its sequence.
-_ACROSS = "PARTITION BY contact_id ORDER BY day, sequence_id"
-_WITHIN = "PARTITION BY contact_id, sequence_id ORDER BY day"
+_ACROSS = "PARTITION BY contact_id, user_key ORDER BY day, sequence_id"
+_WITHIN = "PARTITION BY contact_id, user_key, sequence_id ORDER BY day"
 _BEFORE, _AFTER = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING", "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
 DAY_WINDOWS = (f"WINDOW across AS ({_ACROSS} {_BEFORE}), within AS ({_WITHIN} {_BEFORE}), "
                f"across_after AS ({_ACROSS} {_AFTER}), within_after AS ({_WITHIN} {_AFTER}), "
-               "from_day AS (PARTITION BY contact_id ORDER BY day DESC)")  # with the day's other rows (RANGE)
+               "from_day AS (PARTITION BY contact_id, user_key ORDER BY day DESC)")  # with the day's other rows
+# The two sets of day parts: the user key of each, and which enrollments it is made of.
+DAY_PART_SETS = (("0", "true"), ("enrolled_by_id", "enrolled_by_id IS NOT NULL"))
 
 
 def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list, time_zone: str) -> None:
@@ -264,14 +268,16 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
                    f"COALESCE(MAX(last_event) OVER from_day, {NO_EVENT_SQL}), MAX(day) OVER from_day")
     read = ", ".join(("contact_id", "sequence_id", "status", "last_event_at", *ROLLUP_COLUMNS))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {DAY_PARTS} (account_id, contact_id, sequence_id, day, {columns}, score_human_from, "
-            f"score_all_from, last_event_from, contact_last_day) "
-            f"SELECT %s, contact_id, sequence_id, day, {priors}, {lasts}, {scores_from} FROM "
-            f"(SELECT contact_id, sequence_id, day, {has}, {scores}, MAX(last_event_at) AS last_event FROM "
-            f"(SELECT {read}, {day_sql} AS day FROM {ENROLLMENTS} WHERE {contacts_sql} AND status <> %s) e "
-            f"GROUP BY contact_id, sequence_id, day) day_rows {DAY_WINDOWS}",
-            [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED])
+        for user_key, enrollments in DAY_PART_SETS:
+            cursor.execute(
+                f"INSERT INTO {DAY_PARTS} (account_id, contact_id, user_key, sequence_id, day, {columns}, "
+                f"score_human_from, score_all_from, last_event_from, contact_last_day) "
+                f"SELECT %s, contact_id, user_key, sequence_id, day, {priors}, {lasts}, {scores_from} FROM "
+                f"(SELECT contact_id, user_key, sequence_id, day, {has}, {scores}, MAX(last_event_at) AS last_event "
+                f"FROM (SELECT {read}, {user_key} AS user_key, {day_sql} AS day FROM {ENROLLMENTS} "
+                f"WHERE {contacts_sql} AND status <> %s AND {enrollments}) e "
+                f"GROUP BY contact_id, user_key, sequence_id, day) day_rows {DAY_WINDOWS}",
+                [account_id, *day_params, *contacts_params, EnrollmentStatus.SCHEDULED])
 
 
 def _template_day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list, time_zone: str) -> None:
@@ -310,15 +316,17 @@ class Rollup:
 
 
 def _day_totals(sequence_key: str, suffix: str) -> Rollup:
-    """The day parts' `_last{suffix}` marks summed per (`sequence_key`, day) into `SequenceDayTotal`."""
+    """The day parts' `_last{suffix}` marks summed per (user key, `sequence_key`, day) into `SequenceDayTotal`."""
     measures = {"rows": "1"} | {f"{flag}_last": _flag(f"{flag}_last{suffix}") for flag in DAY_FLAGS}
-    return Rollup(DAY_PARTS, DAY_TOTALS, {"sequence_key": sequence_key, "day": "day"}, measures, "rows = 0")
+    return Rollup(DAY_PARTS, DAY_TOTALS, {"user_key": "user_key", "sequence_key": sequence_key, "day": "day"},
+                  measures, "rows = 0")
 
 
 def _day_priors(sequence_key: str, suffix: str) -> Rollup:
-    """The day parts counted per (`sequence_key`, day, their `_prior{suffix}` days) into `DayPriorTotal`."""
+    """The day parts counted per (user key, `sequence_key`, day, their `_prior{suffix}` days) into
+    `DayPriorTotal`."""
     priors = {f"{flag}_prior": f"{flag}_prior{suffix}" for flag in DAY_FLAGS}
-    keys = {"sequence_key": sequence_key, "day": "day"} | priors
+    keys = {"user_key": "user_key", "sequence_key": sequence_key, "day": "day"} | priors
     return Rollup(DAY_PARTS, DayPriorTotal._meta.db_table, keys, {"rows": "1"}, "rows = 0")
 
 

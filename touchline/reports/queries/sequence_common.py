@@ -95,19 +95,15 @@ class EngagementQuery:
     use_totals: bool = False
 
 
-def account_wide(f: EngagementFilter, *, by_user: bool = False) -> bool:
-    """Whether the filter selects every enrollment of its sequences: no company, user or date filter (with
-    `by_user`, a user filter is allowed). Only then do the account-wide totals answer it: sequences and enrolling
-    users are grains of the totals, companies and dates are not."""
-    return (f.company_id is None and (by_user or f.enrolled_by_id is None) and f.enrolled.start is None
-            and f.enrolled.end is None)
+def account_wide(f: EngagementFilter) -> bool:
+    """Whether the filter selects every enrollment of its sequences: no company, user or date filter. Only then do
+    the totals' sums per sequence, month and template answer it."""
+    return f.company_id is None and f.enrolled_by_id is None and not dated(f)
 
 
-def dated_account_wide(f: EngagementFilter) -> bool:
-    """Whether the filter is an enrollment date range over all sequences and nothing else: the totals' day parts
-    answer it (`analytics.day_counts_sql`)."""
-    return (f.company_id is None and f.enrolled_by_id is None and not f.sequence_ids and f.enrolled.start is not None
-            and f.enrolled.end is not None)
+def dated(f: EngagementFilter) -> bool:
+    """Whether the filter has an enrollment date range."""
+    return f.enrolled.start is not None or f.enrolled.end is not None
 
 
 class SequenceReport(Report):

@@ -3,9 +3,10 @@ per-sequence table of the Manage list and Analyze's "Sequence performance".
 
 Both count contacts, not enrollments: one row per contact (per sequence, for the table) carries that
 contact's flags over all its selected enrollments (`touchline.sequences.analytics`), and the outer query
-sums them. Rates divide by enrolled contacts and are "—" when nobody is enrolled. Without a company, user or
-date filter both read the account-wide totals instead, the same sums kept per sequence and for the account; with
-an enrollment date range alone, the totals' day parts.
+sums them. Rates divide by enrolled contacts and are "—" when nobody is enrolled. Unless a company is chosen
+(or, for the summary, several sequences), both read what the totals keep instead: the sums per sequence, user or
+for the account when those are all the filter chooses, else the day parts — over every enrollment or one enrolling
+user's, across sequences or per sequence, for any enrollment date range (all time included).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from touchline.reports.pipeline import Column, ReportResult, Sql, register
 from touchline.reports.queries.sequence_common import (
     EngagementQuery,
     SequenceReport,
-    account_wide,
-    dated_account_wide,
+    dated,
     without_clicks,
 )
 from touchline.sequences.analytics import (
@@ -51,15 +51,15 @@ class SequenceSummary(SequenceReport):
                    "(the Performance tab) or across sequences (Analyze: a contact in two sequences counts once).")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        # One sequence, or one enrolling user across all sequences: each is a grain of the totals; a date range
-        # across all sequences: their day parts.
-        return (account_wide(f) and len(f.sequence_ids) <= 1 or account_wide(f, by_user=True) and not f.sequence_ids
-                or dated_account_wide(f))
+        # All sequences or one, of every user or one, in any date range: a grain of the totals or the day parts.
+        # Several sequences together are not kept (a contact in two of them counts once), nor companies.
+        return f.company_id is None and len(f.sequence_ids) <= 1
 
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
         f = query.filter
-        if query.use_totals and f.enrolled.start is not None:
-            sql, params = day_counts_sql(f, query.account.time_zone)
+        if query.use_totals and (dated(f) or f.enrolled_by_id is not None and f.sequence_ids):
+            # One sequence's counts are its row of the per-sequence ones.
+            sql, params = day_counts_sql(f, query.account.time_zone, per_sequence=bool(f.sequence_ids))
             return {"summary": Sql(sql, tuple(params))}
         if query.use_totals:
             if f.enrolled_by_id is not None:
@@ -90,11 +90,11 @@ class SequencePerformance(SequenceReport):
                    "a meeting, with their rates (the Manage list and Analyze's table).")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        return account_wide(f) or dated_account_wide(f)
+        return f.company_id is None
 
     def build(self, query: EngagementQuery) -> dict[str, QuerySet | Sql]:
         f = query.filter
-        if query.use_totals and f.enrolled.start is not None:
+        if query.use_totals and (dated(f) or f.enrolled_by_id is not None):
             sql, params = day_counts_sql(f, query.account.time_zone, per_sequence=True)
             per_sequence = Sql(sql, tuple(params))
         elif query.use_totals:

@@ -25,7 +25,7 @@ from touchline.reports.queries.sequence_common import (
     EngagementQuery,
     SequenceReport,
     account_wide,
-    dated_account_wide,
+    dated,
     without_clicks,
 )
 from touchline.sequences.analytics import (
@@ -170,7 +170,8 @@ class HighlyEngagedContacts(SequenceReport):
                    "click, 1 an open; with company, sequence status, last and next step, emails sent, opens, clicks.")
 
     def totals_answer(self, f: EngagementFilter) -> bool:
-        return account_wide(f, by_user=True) and not f.sequence_ids or dated_account_wide(f)
+        # All sequences, of every user or one, in any date range: the ranked parts of the totals or day parts.
+        return f.company_id is None and not f.sequence_ids
 
     def build(self, query: EngagementQuery):
         f = query.filter
@@ -186,7 +187,7 @@ class HighlyEngagedContacts(SequenceReport):
             .annotate(score=sum((F(name) * weight for name, weight in SCORE_WEIGHTS.items()), Value(0)))
             .filter(score__gt=0))
         scan = per_contact.order_by("-score", "-last_event", "contact_id")[:TOP_CONTACTS]
-        if query.use_totals and f.enrolled.start is not None:
+        if query.use_totals and dated(f):
             def walked_or_scanned(fetched) -> list[dict] | QuerySet:
                 found = top_contacts_in_range(f, query.account.time_zone,
                                               lambda ids: per_contact.filter(contact_id__in=ids), TOP_CONTACTS)

@@ -90,11 +90,12 @@ def assert_rollup_is_the_definition(account) -> None:
 
 
 def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 60, start: datetime = MONDAY,
-                   contacts: list | None = None) -> list:
+                   contacts: list | None = None, enrolled_by: list | None = None) -> list:
     """A history made only through the services and the engine: enrollments (re-enrollments too), sends,
     tasks, opens and clicks of people and machines, replies (to a message or not), auto-replies, soft and hard
     bounces, unsubscribes, meetings (a colleague's too), pauses, resumes and unenrollments. Twelve contacts are
-    made unless `contacts` are given (a second history in another sequence); returns them."""
+    made unless `contacts` are given (a second history in another sequence); returns them. Enrollments are by
+    the cadence's user, or by one of `enrolled_by` (None: no user) chosen at random."""
     account = cadence.account
     if contacts is None:
         navy, army = cadence.company("Navy"), cadence.company("Army")
@@ -118,7 +119,8 @@ def random_history(rng: random.Random, cadence, sink_url: str, *, steps: int = 6
             message = rng.choice(sent) if sent and rng.random() < 0.8 else None
             if action == "enroll":
                 services.enrollments_create(sequence=cadence.sequence, contacts=rng.sample(contacts, k=3),
-                                            inbox=cadence.inbox, enrolled_by=cadence.user, now=now)
+                                            inbox=cadence.inbox, now=now,
+                                            enrolled_by=rng.choice(enrolled_by) if enrolled_by else cadence.user)
             elif action == "hit" and message is not None:
                 agent, ip = rng.choice(AGENTS)
                 tracking.hit_record(kind=rng.choice([EventKind.OPEN, EventKind.CLICK]), message_id=message.pk,

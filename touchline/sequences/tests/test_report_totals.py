@@ -1,7 +1,8 @@
 """The account-wide totals (touchline/sequences/report_totals.py) give every report exactly what scanning the
 enrollments gives: on seeded random histories in two sequences by two users over several months, made through
 the real services and engine, after incremental refreshes, after a rebuild, after writes that bypass the
-services, deletions and a time-zone change."""
+services, deletions and a time-zone change. The second sequence's enrollments are by either user or none, so a
+user's enrollments span both sequences, and a sequence's several users."""
 
 from __future__ import annotations
 
@@ -58,6 +59,18 @@ RANGES = [("2026-03-20", "2026-04-30"), ("2026-04-28", "2026-05-31"), ("2026-03-
 CASES += [(key, {"enrolled": "custom", "enrolled_from": first, "enrolled_to": last})
           for key in ("sequence_summary", "sequence_performance", "email_performance", "highly_engaged_contacts")
           for first, last in RANGES]
+# One enrolling user with a range, or one sequence, or both: the day parts of that user's enrollments, across
+# sequences or per sequence; one sequence with a range: the per-sequence day parts.
+CASES += [(key, params | extra)
+          for params in ({"enrolled_by": "first"}, {"enrolled_by": "second"}, {"sequence": "second"})
+          for extra in ({"enrolled": "custom", "enrolled_from": first, "enrolled_to": last} for first, last in RANGES)
+          for key in ("sequence_summary", "sequence_performance", "highly_engaged_contacts")
+          if not (key == "highly_engaged_contacts" and "sequence" in params)]
+CASES += [("sequence_performance", {"enrolled_by": "first"}), ("sequence_performance", {"enrolled_by": "second"}),
+          ("sequence_summary", {"enrolled_by": "second", "sequence": "first"}),
+          ("sequence_summary", {"enrolled_by": "first", "sequence": "second", "enrolled": "custom",
+                                "enrolled_from": "2026-04-28", "enrolled_to": "2026-05-31"}),
+          ("sequence_performance", {"enrolled_by": "first", "sequence": "second"})]
 DAY_PLANS = (analytics.IN_RANGE, analytics.AFTER_RANGE)
 # Email performance by enrolling user, alone and with a range: the per template, day and user totals.
 CASES += [("email_performance", {"enrolled_by": "first"}), ("email_performance", {"enrolled_by": "second"}),
@@ -66,7 +79,7 @@ CASES += [("email_performance", {"enrolled_by": "first"}), ("email_performance",
 
 
 def _second_cadence(cadence) -> Cadence:
-    """Another sequence, enrolled by another user from another inbox, over the same contacts."""
+    """Another sequence, owned by another user with another inbox, over the same contacts."""
     account = cadence.account
     bob = user_create(username="bob", email="bob@acme.test", password="correct horse battery", account=account,
                       first_name="Bob", last_name="Kahn")
@@ -104,14 +117,15 @@ def _boundary_ranges(account) -> list[dict]:
 
 
 def _assert_every_report_equals_its_scan(account, cadences: dict[str, Cadence]) -> None:
-    """Each case, and each range of `_boundary_ranges`, from the totals and by the scan; a date range both ways the
-    day parts can be read (`analytics.day_count_plan`)."""
+    """Each case, and each range of `_boundary_ranges`, from the totals and by the scan; a date range or a user both
+    ways the day parts can be read (`analytics.day_count_plan`)."""
     ids = {"sequence": lambda name: cadences[name].sequence.pk, "enrolled_by": lambda name: cadences[name].user.pk}
     for key, params in CASES + [(key, params) for params in _boundary_ranges(account)
                                 for key in ("sequence_summary", "sequence_performance", "email_performance",
                                             "highly_engaged_contacts")]:
         params = {k: str(ids[k](v)) if k in ids else v for k, v in params.items()}
-        for machine, plan in itertools.product(("0", "1"), DAY_PLANS if "enrolled" in params else (None,)):
+        day_parts = "enrolled" in params or "enrolled_by" in params  # perhaps read from the day parts
+        for machine, plan in itertools.product(("0", "1"), DAY_PLANS if day_parts else (None,)):
             with pytest.MonkeyPatch.context() as patch:
                 if plan is not None:
                     patch.setattr(analytics, "day_count_plan", lambda *args, plan=plan, **kwargs: plan)
@@ -157,7 +171,8 @@ def test_every_report_from_the_totals_equals_its_scan_when_two_random_histories_
         enrolled = Enrollment.objects.exclude(status=EnrollmentStatus.SCHEDULED).values("contact_id").distinct()
         assert sequence_totals_refresh(account=first.account) == enrolled.count() > 0  # the first one builds
     # The second history changes the totals through the triggers alone; each report refreshes before reading.
-    random_history(rng, second, sink.url, steps=50, start=MONDAY + timedelta(days=40), contacts=contacts)
+    random_history(rng, second, sink.url, steps=50, start=MONDAY + timedelta(days=40), contacts=contacts,
+                   enrolled_by=[second.user, first.user, None])
     with scope(account=first.account):
         months = report_run("sequence_enrollments_by_month", account=first.account, data={}).rows
         assert len(months) >= 2 and report_run("sequence_sender_score", account=first.account, data={}).rows
@@ -171,7 +186,7 @@ def test_totals_follow_writes_that_bypass_the_services_and_deleted_contacts(two_
     first, second = two_sequences
     contacts = random_history(random.Random(7), first, sink.url, steps=40)
     random_history(random.Random(8), second, sink.url, steps=30, start=MONDAY + timedelta(days=35),
-                   contacts=contacts)
+                   contacts=contacts, enrolled_by=[second.user, first.user, None])
     account = first.account
     cadences = {"first": first, "second": second}
     with scope(account=account):
@@ -226,29 +241,35 @@ def test_refresh_without_changes_writes_nothing_and_leaves_other_accounts_alone(
     assert not any(_stored(other_account).values())
 
 
-def test_filters_beyond_a_sequence_or_a_date_range_scan_the_enrollments(account, user):
-    report = report_get("sequence_summary")
+def test_a_company_or_highly_engaged_contacts_of_one_sequence_scan_the_enrollments(account, user):
+    """Nothing kept answers a company (not a key of the totals), nor highly engaged contacts of one sequence (the
+    rankings are kept across sequences only)."""
     with scope(account=account):
         company = Company.objects.create(account=account, name="Navy")
-        for params in ({"enrolled": "last_90_days"}, {"enrolled": "this_month"}):
-            assert report.parse(account, params, now=timezone.now()).use_totals  # the day parts
-            assert not report.parse(account, params | {"enrolled_by": str(user.pk)}, now=timezone.now()).use_totals
-            assert not report.parse(account, params | {"company": str(company.pk)}, now=timezone.now()).use_totals
-        assert not report_get("sequence_performance").parse(account, {"enrolled_by": str(user.pk)},
-                                                            now=timezone.now()).use_totals
-        assert report.parse(account, {"machine": "1"}, now=timezone.now()).use_totals
+        sequence = Sequence.objects.create(account=account, name="One", owner=user)
+
+        def use_totals(key: str, params: dict) -> bool:
+            return report_get(key).parse(account, params, now=timezone.now()).use_totals
+
+        for params in ({}, {"enrolled": "last_90_days"}, {"enrolled_by": str(user.pk)}, {"machine": "1"},
+                       {"enrolled": "this_month", "enrolled_by": str(user.pk)}):
+            for key in ("sequence_summary", "sequence_performance", "highly_engaged_contacts"):
+                assert use_totals(key, params)
+                assert not use_totals(key, params | {"company": str(company.pk)})
+            assert use_totals("sequence_summary", params | {"sequence": str(sequence.pk)})
+            assert not use_totals("highly_engaged_contacts", params | {"sequence": str(sequence.pk)})
 
 
-@pytest.mark.parametrize("steps", [1, 2, 3])
+@pytest.mark.parametrize("steps", [1, 2, 4])
 def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(steps, two_sequences, sink,
                                                                                 monkeypatch):
     """A top 3, walked 2 contacts at a time over the day parts' ranking: the walk stops early, walks everyone, or
     (after `steps`) gives up to the scan — every way the same rows as the scan, on every range starting or ending
-    on an enrollment day."""
+    on an enrollment day, of every user and of the one enrolling in both sequences."""
     first, second = two_sequences
     contacts = random_history(random.Random(11), first, sink.url, steps=50)
     random_history(random.Random(12), second, sink.url, steps=40, start=MONDAY + timedelta(days=20),
-                   contacts=contacts)
+                   contacts=contacts, enrolled_by=[second.user, first.user, None])
     monkeypatch.setattr(sequence_library, "TOP_CONTACTS", 3)
     monkeypatch.setattr(analytics, "RANK_BATCH", 2)
     monkeypatch.setattr(analytics, "RANK_BATCHES", steps)
@@ -262,13 +283,13 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
 
     monkeypatch.setattr(sequence_library, "top_contacts_in_range", recorded)
     with scope(account=first.account):
-        for params in _boundary_ranges(first.account):
-            for machine in ("0", "1"):
-                both = _both_ways(first.account, "highly_engaged_contacts", params | {"machine": machine})
-                assert both[0] == both[1], (params, machine)
+        for params, user, machine in itertools.product(_boundary_ranges(first.account), ({}, {"enrolled_by": str(
+                first.user.pk)}), ("0", "1")):
+            both = _both_ways(first.account, "highly_engaged_contacts", params | user | {"machine": machine})
+            assert both[0] == both[1], (params, user, machine)
     # One step of 2 holds a top 3 only when the range has fewer contacts with a score (all walked); two steps
-    # sometimes do; three always do on these histories.
-    assert set(outcomes) == {1: {"walk", "scan"}, 2: {"walk", "scan"}, 3: {"walk"}}[steps]
+    # sometimes do; four always do on these histories.
+    assert set(outcomes) == {1: {"walk", "scan"}, 2: {"walk", "scan"}, 4: {"walk"}}[steps]
     # A range of fewer day parts than RANK_SCAN_ROWS is scanned without a walk.
     monkeypatch.setattr(analytics, "RANK_SCAN_ROWS", 20_000)
     outcomes.clear()
