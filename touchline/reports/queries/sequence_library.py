@@ -144,7 +144,9 @@ class SenderScore(SequenceReport):
     def shape(self, query: EngagementQuery, fetched) -> ReportResult:
         rows = []
         users = {user["id"]: user for user in fetched["names"]}
-        for row in fetched["users"]:
+        # By user id, enrollments without a user last: one order on both databases (they sort NULL apart).
+        for row in sorted(fetched["users"], key=lambda row: (row["enrolled_by_id"] is None,
+                                                             row["enrolled_by_id"] or 0)):
             user = users.get(row["enrolled_by_id"], {})
             name = f"{user.get('first_name') or ''} {user.get('last_name') or ''}".strip()
             reply_rate = rate_value(REPLY_RATE, row)
