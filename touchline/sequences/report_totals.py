@@ -16,9 +16,10 @@ event: whether an open adds an "opened" contact depends on the contact's other e
   the dirty contacts and, set-based, subtracts their old parts from the totals, recomputes their parts from
   their enrollments, and adds the new parts back. Subtract-then-add makes each refresh exact whatever changed.
 - Two more kinds of rows are kept by the same refresh, per dirty contact: the day parts, which answer a date range
-  and a user per sequence, over every enrollment or one user's ("Date ranges" below; counted per day and set of prior days into `DayPriorTotal`, and per day
-  into `SequenceDayTotal`), and email performance's counts per template, enrollment day and enrolling user
-  (`TemplateDayPart`, summed into `TemplateDayTotal` like the parts into the totals).
+  and a user per sequence, over every enrollment or one user's ("Date ranges" below; counted per day and set of
+  prior days into `DayPriorTotal`, and per day into `SequenceDayTotal`), and email performance's counts per
+  template, enrollment day and enrolling user (`TemplateDayPart`, summed into `TemplateDayTotal` like the parts
+  into the totals).
 - Reports refresh first (`Report.prepare`), so a total is never stale; the worker refreshes every few seconds
   so the report's share of that work stays small. `sequence_totals_rebuild` recomputes an account from scratch
   (first use, a time-zone change, repairs).

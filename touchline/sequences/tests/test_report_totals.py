@@ -272,8 +272,8 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
                    contacts=contacts, enrolled_by=[second.user, first.user, None])
     monkeypatch.setattr(sequence_library, "TOP_CONTACTS", 3)
     monkeypatch.setattr(analytics, "RANK_BATCH", 2)
-    monkeypatch.setattr(analytics, "RANK_BATCHES", steps)
-    monkeypatch.setattr(analytics, "RANK_SCAN_ROWS", 0)
+    rank_steps, costed = analytics.rank_steps, set()
+    monkeypatch.setattr(analytics, "rank_steps", lambda scanned_rows: costed.add(scanned_rows) or steps)
     outcomes = []
 
     def recorded(*args, **kwargs):
@@ -290,8 +290,14 @@ def test_highly_engaged_in_a_date_range_walks_the_ranking_to_the_scan_s_answer(s
     # One step of 2 holds a top 3 only when the range has fewer contacts with a score (all walked); two steps
     # sometimes do; four always do on these histories.
     assert set(outcomes) == {1: {"walk", "scan"}, 2: {"walk", "scan"}, 4: {"walk"}}[steps]
-    # A range of fewer day parts than RANK_SCAN_ROWS is scanned without a walk.
-    monkeypatch.setattr(analytics, "RANK_SCAN_ROWS", 20_000)
+    # The walk is costed against the scan, which reads every user's enrollments in the range, user filter or not.
+    with scope(account=first.account):
+        every_user = {analytics.range_day_parts(report_get("highly_engaged_contacts").parse(
+            first.account, params, now=timezone.now()).filter, first.account.time_zone)["in_range"]
+            for params in _boundary_ranges(first.account)}
+    assert costed == every_user
+    # A range of fewer day parts than a step costs (RANK_STEP_ROWS) is scanned without a walk.
+    monkeypatch.setattr(analytics, "rank_steps", rank_steps)
     outcomes.clear()
     with scope(account=first.account):
         _both_ways(first.account, "highly_engaged_contacts", _boundary_ranges(first.account)[0])
