@@ -164,9 +164,10 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
 
     Exact: a contact's first day part in the range [a, b) (its only one there with `enrolled_prior < a`) holds
     its score and latest event from day a on, which bound its score and latest event in the range — and are
-    them when it has no row from day b on. The walk reads those rows in the order of that bound (the ranking
-    index), RANK_BATCH at a time; the contacts with rows after the range are scored over it. It stops once the
-    `limit`-th best ranks ahead of the last row read: no contact after it can enter. Returns None when the walk
+    them when it has no row from day b on. When its next day is b or later, its score and latest event on that
+    day are them. The walk reads those rows in the order of that bound (the ranking index), RANK_BATCH at a time;
+    the other contacts (several days in the range, and rows after it) are scored over the range. It stops once
+    the `limit`-th best ranks ahead of the last row read: no contact after it can enter. Returns None when the walk
     has not stopped within the steps that cost less than the scan (`rank_steps`; none for a range of few rows):
     the caller scans. The scan reads every user's enrollments in the range (the by-date index), so that is the
     rows it is costed by, with a user filter too."""
@@ -177,8 +178,15 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     for step in range(rank_steps(range_day_parts(every_user, time_zone)["in_range"])):
         with serial_plans():
             walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
-        bounded = [row["contact_id"] for row in walked if row["contact_last_day"] >= after_last]
-        ranked_rows = [row for row in walked if row["contact_last_day"] < after_last]
+        ranked_rows, bounded = [], []
+        for row in walked:
+            if row["contact_last_day"] < after_last:
+                ranked_rows.append(row)
+            elif row["next_day"] >= after_last:
+                if row["day_score"] > 0:
+                    ranked_rows.append(row | {"score": row["day_score"], "last_event": row["day_last_event"]})
+            else:
+                bounded.append(row["contact_id"])
         if bounded:
             ranked_rows += per_contact(bounded)
         best = sorted([*best, *ranked_rows], key=rank_key)[:limit]
@@ -198,8 +206,9 @@ def range_ranking(f: EngagementFilter, first: int, after_last: int) -> QuerySet[
             .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
                                                    enrolled_prior__lt=first)
             .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
-            .values("contact_id", "contact_last_day", score=F(f"score_{kind}_from"),
-                    last_event=F("last_event_from")))
+            .values("contact_id", "contact_last_day", "next_day", score=F(f"score_{kind}_from"),
+                    last_event=F("last_event_from"), day_score=F(f"score_{kind}_day"),
+                    day_last_event=F("last_event_day")))
 
 
 def totals_top_contacts(f: EngagementFilter) -> QuerySet[ContactTotalsPart]:

@@ -610,7 +610,9 @@ class ContactDayPart(AccountOwned, DayPriors):
     `score_<kind>_from` and `last_event_from` are the contact's engagement score and latest event over its rows on
     or after this row's day (all sequences): at a contact's first row in a range, a bound of its rank in the
     range, which "Highly engaged contacts" walks in index order (`analytics.top_contacts_in_range`). The bound is
-    the rank itself when the contact has no row after the range: `contact_last_day` is its latest row's day."""
+    the rank itself when the contact has no row after the range: `contact_last_day` is its latest row's day.
+    When the contact's next day with a row (`next_day`) is after the range, this day is its only one in the
+    range, and `score_<kind>_day` and `last_event_day` (over its rows on this day) are its rank there."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)  # as parts
     contact_id = models.BigIntegerField()
@@ -645,6 +647,10 @@ class ContactDayPart(AccountOwned, DayPriors):
     score_all_from = models.PositiveIntegerField(default=0)
     last_event_from = models.DateTimeField(default=NO_EVENT)
     contact_last_day = models.IntegerField(default=0)
+    next_day = models.IntegerField(default=DAY_NEVER)
+    score_human_day = models.PositiveIntegerField(default=0)
+    score_all_day = models.PositiveIntegerField(default=0)
+    last_event_day = models.DateTimeField(default=NO_EVENT)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "contact_id", "user_key", "sequence_id", "day"],
@@ -652,7 +658,8 @@ class ContactDayPart(AccountOwned, DayPriors):
         # Ranges are counted from the `DayPriorTotal`s; the parts are read in the order of the ranking over a
         # range's first rows, whose day and prior pick those rows.
         indexes = [*(models.Index(fields=["account", "user_key", f"-score_{kind}_from", "-last_event_from",
-                                          "contact_id", "day", "enrolled_prior", "contact_last_day"],
+                                          "contact_id", "day", "enrolled_prior", "contact_last_day", "next_day",
+                                          f"score_{kind}_day", "last_event_day"],
                                   name=f"day_part_rank_{kind}")
                      for kind in ("human", "all"))]
 

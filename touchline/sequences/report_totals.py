@@ -245,7 +245,10 @@ _WITHIN = "PARTITION BY contact_id, user_key, sequence_id ORDER BY day"
 _BEFORE, _AFTER = "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING", "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
 DAY_WINDOWS = (f"WINDOW across AS ({_ACROSS} {_BEFORE}), within AS ({_WITHIN} {_BEFORE}), "
                f"across_after AS ({_ACROSS} {_AFTER}), within_after AS ({_WITHIN} {_AFTER}), "
-               "from_day AS (PARTITION BY contact_id, user_key ORDER BY day DESC)")  # with the day's other rows
+               "from_day AS (PARTITION BY contact_id, user_key ORDER BY day DESC), "  # with the day's other rows
+               "on_day AS (PARTITION BY contact_id, user_key, day), "
+               "after_day AS (PARTITION BY contact_id, user_key ORDER BY day "
+               "RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)")
 # The two sets of day parts: the user key of each, and which enrollments it is made of.
 DAY_PART_SETS = (("0", "true"), ("enrolled_by_id", "enrolled_by_id IS NOT NULL"))
 
@@ -262,17 +265,21 @@ def _day_parts_insert(account_id: int, contacts_sql: str, contacts_params: list,
                       for window in ("across_after", "within_after") for flag in DAY_FLAGS)
     columns = ", ".join(f"{flag}_{column}" for column in ("prior", "prior_in_sequence", "last", "last_in_sequence")
                         for flag in DAY_FLAGS)
-    # The score and latest event of the row's day, and of the contact's rows from that day on; the contact's latest
-    # day (the first row in from_day's order is the contact's latest).
+    # The score and latest event of the contact's rows from the row's day on, the contact's latest day (the first
+    # row in from_day's order is the contact's latest), its next day, and the score and latest event of its rows
+    # on the row's day.
     scores = ", ".join(f"{_SCORE[kind]} AS score_{kind}" for kind in ("human", "all"))
     scores_from = (f"SUM(score_human) OVER from_day, SUM(score_all) OVER from_day, "
-                   f"COALESCE(MAX(last_event) OVER from_day, {NO_EVENT_SQL}), MAX(day) OVER from_day")
+                   f"COALESCE(MAX(last_event) OVER from_day, {NO_EVENT_SQL}), MAX(day) OVER from_day, "
+                   f"COALESCE(MIN(day) OVER after_day, {DAY_NEVER}), SUM(score_human) OVER on_day, "
+                   f"SUM(score_all) OVER on_day, COALESCE(MAX(last_event) OVER on_day, {NO_EVENT_SQL})")
     read = ", ".join(("contact_id", "sequence_id", "status", "last_event_at", *ROLLUP_COLUMNS))
     with connection.cursor() as cursor:
         for user_key, enrollments in DAY_PART_SETS:
             cursor.execute(
                 f"INSERT INTO {DAY_PARTS} (account_id, contact_id, user_key, sequence_id, day, {columns}, "
-                f"score_human_from, score_all_from, last_event_from, contact_last_day) "
+                f"score_human_from, score_all_from, last_event_from, contact_last_day, next_day, score_human_day, "
+                f"score_all_day, last_event_day) "
                 f"SELECT %s, contact_id, user_key, sequence_id, day, {priors}, {lasts}, {scores_from} FROM "
                 f"(SELECT contact_id, user_key, sequence_id, day, {has}, {scores}, MAX(last_event_at) AS last_event "
                 f"FROM (SELECT {read}, {user_key} AS user_key, {day_sql} AS day FROM {ENROLLMENTS} "
