@@ -267,6 +267,7 @@ def bench_sequence_reports(account, enrollments: int, repeat: int, *, contacts: 
                  ("highly_engaged_contacts", {"enrolled": "last_30_days"}),
                  ("highly_engaged_contacts", {"enrolled": "this_year"}),
                  ("highly_engaged_contacts", {"enrolled": "last_year"}),
+                 ("highly_engaged_contacts", {"enrolled": "last_year", "machine": "1"}),
                  # One enrolling user: its ranked parts; with a date range or per sequence, its day parts.
                  ("highly_engaged_contacts", {"enrolled_by": user}), ("sequence_performance", {"enrolled_by": user}),
                  ("sequence_summary", {"enrolled_by": user, "enrolled": "last_90_days"}),
