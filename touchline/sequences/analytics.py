@@ -173,11 +173,12 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     rows it is costed by, with a user filter too."""
     first, after_last = day_range(f, time_zone)
     every_user = dataclasses.replace(f, enrolled_by_id=None)
-    ranked = range_ranking(f, first, after_last)
     best: list[dict] = []
-    for step in range(rank_steps(range_day_parts(every_user, time_zone)["in_range"])):
+    last_read = None
+    for _step in range(rank_steps(range_day_parts(every_user, time_zone)["in_range"])):
         with serial_plans():
-            walked = list(ranked[step * RANK_BATCH:(step + 1) * RANK_BATCH])
+            walked = list(range_ranking(f, first, after_last, after=last_read)[:RANK_BATCH])
+        last_read = walked[-1] if walked else last_read
         ranked_rows, bounded = [], []
         for row in walked:
             if row["contact_last_day"] < after_last:
@@ -196,17 +197,28 @@ def top_contacts_in_range(f: EngagementFilter, time_zone: str, per_contact: Call
     return None
 
 
-def range_ranking(f: EngagementFilter, first: int, after_last: int) -> QuerySet[ContactDayPart]:
-    """The contacts' first day parts in the range of days [first, after_last), by the rank they bound."""
+def range_ranking(f: EngagementFilter, first: int, after_last: int, after: dict | None = None
+                  ) -> QuerySet[ContactDayPart]:
+    """The contacts' first day parts in the range of days [first, after_last), by the rank they bound; with
+    `after` (a row of it), those ranked after that row. A contact has one such row, so (score, latest event,
+    contact) orders them strictly, and each step of the walk starts where the last one stopped instead of
+    reading past the rows before it again (as an OFFSET would: 65 ms for the sixth step of 1,000)."""
     kind = engagement_kind(f)
+    score = f"score_{kind}_from"
+    later = Q()
+    if after is not None:
+        same_score = Q(**{score: after["score"]})
+        later = Q(**{f"{score}__lte": after["score"]}) & (
+            Q(**{f"{score}__lt": after["score"]}) | same_score & Q(last_event_from__lt=after["last_event"])
+            | same_score & Q(last_event_from=after["last_event"], contact_id__gt=after["contact_id"]))
     # The day is compared as an expression so that no index serves it: SQLite then reads the ranking index in
     # order (and stops at the batch's end) instead of the range's rows and a sort.
-    return (ContactDayPart.objects.filter(account_id=f.account_id, user_key=day_parts_user_key(f),
-                                          **{f"score_{kind}_from__gt": 0})
+    return (ContactDayPart.objects.filter(later, account_id=f.account_id, user_key=day_parts_user_key(f),
+                                          **{f"{score}__gt": 0})
             .alias(range_day=F("day") + 0).filter(range_day__gte=first, range_day__lt=after_last,
                                                    enrolled_prior__lt=first)
-            .order_by(f"-score_{kind}_from", "-last_event_from", "contact_id")
-            .values("contact_id", "contact_last_day", "next_day", score=F(f"score_{kind}_from"),
+            .order_by(f"-{score}", "-last_event_from", "contact_id")
+            .values("contact_id", "contact_last_day", "next_day", score=F(score),
                     last_event=F("last_event_from"), day_score=F(f"score_{kind}_day"),
                     day_last_event=F("last_event_day")))
 

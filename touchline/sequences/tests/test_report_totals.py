@@ -346,3 +346,7 @@ def test_the_rankings_are_read_in_index_order_on_sqlite(account, user):
             assert index in read and "TEMP B-TREE" not in read, read
         read = plan(analytics.range_ranking(analytics.EngagementFilter(account.pk), 20_000, 20_090)[:1000])
         assert "day_part_rank_human" in read and "TEMP B-TREE" not in read, read
+        # A later step of the walk starts in the index where the last one stopped.
+        last_read = {"score": 7, "last_event": timezone.now(), "contact_id": 12}
+        read = plan(analytics.range_ranking(analytics.EngagementFilter(account.pk), 20_000, 20_090, after=last_read))
+        assert "day_part_rank_human" in read and "score_human_from<?" in read and "TEMP B-TREE" not in read, read
