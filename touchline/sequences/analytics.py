@@ -317,15 +317,20 @@ def day_counts_sql(f: EngagementFilter, time_zone: str, *, per_sequence: bool = 
             f"FROM ({counts}) c{only_enrolled}", params)
 
 
+def _day_set(f: EngagementFilter) -> tuple[str, list]:
+    """The condition on a day table (alias d) picking `f`'s set of rows: its account's, of its user key."""
+    return "d.account_id = %s AND d.user_key = %s", [f.account_id, day_parts_user_key(f)]
+
+
 def _per_sequence(f: EngagementFilter, table: str, counts: str, condition: str) -> tuple[str, list]:
     """`counts` over `table` (alias d) of `f`'s user key for each of `f`'s sequences (or all the account's), one
     range of an index starting with (account, user key, sequence) each: CROSS JOIN keeps that order on SQLite,
     and the rows are grouped as they are read."""
     chosen = f" AND id IN ({', '.join(['%s'] * len(f.sequence_ids))})" if f.sequence_ids else ""
+    day_set, day_set_params = _day_set(f)
     return (f"SELECT s.id AS sequence_id, {counts} FROM (SELECT id FROM {Sequence._meta.db_table} "
-            f"WHERE account_id = %s{chosen}) s CROSS JOIN {table} d WHERE d.account_id = %s AND d.user_key = %s "
-            f"AND {condition} GROUP BY s.id",
-            [f.account_id, *f.sequence_ids, f.account_id, day_parts_user_key(f)])
+            f"WHERE account_id = %s{chosen}) s CROSS JOIN {table} d WHERE {day_set} AND {condition} GROUP BY s.id",
+            [f.account_id, *f.sequence_ids, *day_set_params])
 
 
 def _day_parts_counts(f: EngagementFilter, counted: dict[str, str], first: int, days: str, days_params: list,
@@ -337,8 +342,9 @@ def _day_parts_counts(f: EngagementFilter, counted: dict[str, str], first: int, 
     counts_params = [first] * len(counted)
     table = DayPriorTotal._meta.db_table
     if not per_sequence:
-        return (f"SELECT {counts} FROM {table} d WHERE d.account_id = %s AND d.user_key = %s AND d.sequence_key = 0 "
-                f"AND {days}", [*counts_params, f.account_id, day_parts_user_key(f), *days_params])
+        day_set, day_set_params = _day_set(f)
+        return (f"SELECT {counts} FROM {table} d WHERE {day_set} AND d.sequence_key = 0 AND {days}",
+                [*counts_params, *day_set_params, *days_params])
     sql, params = _per_sequence(f, table, counts, f"d.sequence_key = s.id AND {days}")
     return sql, [*counts_params, *params, *days_params]
 
@@ -349,8 +355,9 @@ def _day_totals_from(f: EngagementFilter, counted: dict[str, str], first: int, p
     sums = ", ".join(f"SUM(d.{flag}_last) AS {key}" for key, flag in counted.items())
     table = SequenceDayTotal._meta.db_table
     if not per_sequence:
-        return (f"SELECT {sums} FROM {table} d WHERE d.account_id = %s AND d.user_key = %s AND d.sequence_key = 0 "
-                f"AND d.day >= %s", [f.account_id, day_parts_user_key(f), first])
+        day_set, day_set_params = _day_set(f)
+        return (f"SELECT {sums} FROM {table} d WHERE {day_set} AND d.sequence_key = 0 AND d.day >= %s",
+                [*day_set_params, first])
     sql, params = _per_sequence(f, table, sums, "d.sequence_key = s.id AND d.day >= %s")
     return sql, [*params, first]
 
